@@ -5,7 +5,7 @@
 # another dpkg holds the lock (unattended upgrades on a fresh machine).
 set -euo pipefail
 
-pkgs=(frr bird2 arping ndisc6 tcpdump iproute2 openssl curl)
+pkgs=(frr bird2 arping ndisc6 tcpdump iproute2 iputils-ping openssl curl)
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 missing=()
