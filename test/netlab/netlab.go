@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -56,8 +57,9 @@ type Lab struct {
 	hosts  map[string]*Host
 	order  []string
 
-	mu    sync.Mutex
-	procs []*Proc
+	mu      sync.Mutex
+	procs   []*Proc
+	closers []io.Closer
 }
 
 // Host is one namespace on the LAN.
@@ -183,11 +185,14 @@ func (l *Lab) Host(name string) *Host {
 // exact name. Safe to call more than once.
 func (l *Lab) Close() error {
 	l.mu.Lock()
-	procs := l.procs
-	l.procs = nil
+	procs, closers := l.procs, l.closers
+	l.procs, l.closers = nil, nil
 	l.mu.Unlock()
 	for _, p := range procs {
 		p.Stop()
+	}
+	for _, c := range closers {
+		_ = c.Close()
 	}
 	var errs []error
 	for i := len(l.order) - 1; i >= 0; i-- {
