@@ -1,0 +1,56 @@
+// Package kube holds the small pieces both binaries need to talk to the
+// apiserver: the scheme, the REST configuration and the logger.
+package kube
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
+)
+
+// NewScheme knows client-go's types, CRDs and Herald's API.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1beta1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err) // static registration; cannot fail at run time
+		}
+	}
+	return s
+}
+
+// RESTConfig loads a kubeconfig file, or the in-cluster configuration when
+// path is empty, with the given client rate limits.
+func RESTConfig(path string, qps float64, burst int) (*rest.Config, error) {
+	var (
+		cfg *rest.Config
+		err error
+	)
+	if path != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", path)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %q: %w", path, err)
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	return cfg, nil
+}
+
+// NewLogger returns a JSON logger on stderr at the given level.
+func NewLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
