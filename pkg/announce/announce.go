@@ -1,0 +1,423 @@
+// Package announce decides what one node must announce: which addresses it
+// answers ARP/NDP for (layer 2, one elected owner per address) and which
+// routes it advertises to which BGP peers. It is pure: the observed cluster
+// in, a Plan out. Every speaker computes the same layer-2 owners from the
+// same inputs, so no coordination is needed.
+package announce
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/herald-lb/herald/pkg/config"
+)
+
+// LabelExcludeFromLB excludes a node from announcing any load-balancer address.
+const LabelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+// Node is a cluster node as the speaker sees it.
+type Node struct {
+	Name   string
+	Labels map[string]string
+	// Alive is the liveness verdict (memberlist, else Node readiness).
+	Alive bool
+}
+
+// Service is a LoadBalancer Service with the addresses in its status.
+type Service struct {
+	Key   string       // namespace/name
+	Addrs []netip.Addr // status.loadBalancer.ingress, in order
+	// Local is externalTrafficPolicy: Local: only nodes with a ready endpoint
+	// of the Service may attract its traffic.
+	Local  bool
+	Slices []discoveryv1.EndpointSlice
+}
+
+// Input is everything a decision depends on.
+type Input struct {
+	Config   *config.Config
+	Nodes    []Node
+	Services []Service
+	// Self is the name of the node the plan is for.
+	Self string
+}
+
+// Plan is what the node must announce.
+type Plan struct {
+	// L2 holds the addresses this node owns, with what to answer on.
+	L2 map[netip.Addr]L2Entry
+	// Owners is the elected layer-2 owner of every announceable address,
+	// whichever node computed it.
+	Owners map[netip.Addr]string
+	// BGP holds the routes this node advertises, sorted by prefix.
+	BGP []Route
+}
+
+// L2Entry is one owned address.
+type L2Entry struct {
+	// Interfaces to answer on; nil means the speaker's default choice.
+	Interfaces []string
+	Services   []string
+}
+
+// Route is one advertised prefix.
+type Route struct {
+	Prefix           netip.Prefix
+	Peers            []string // BGPPeer names, sorted
+	Communities      []uint32
+	LargeCommunities [][3]uint32
+	LocalPref        uint32
+	HasLocalPref     bool
+	Services         []string
+}
+
+// addrUse gathers the Services holding one address (several when shared).
+type addrUse struct {
+	addr     netip.Addr
+	pool     string
+	services []*Service
+}
+
+// Compute makes the plan for in.Self.
+func Compute(in Input) Plan {
+	plan := Plan{L2: map[netip.Addr]L2Entry{}, Owners: map[netip.Addr]string{}}
+	if in.Config == nil {
+		return plan
+	}
+	var self *Node
+	for i := range in.Nodes {
+		if in.Nodes[i].Name == in.Self {
+			self = &in.Nodes[i]
+		}
+	}
+	uses := collect(in)
+	l2ByPool := map[string]l2Pool{}
+	for _, u := range uses {
+		lp, ok := l2ByPool[u.pool]
+		if !ok {
+			lp = layer2Candidates(in, u.pool)
+			l2ByPool[u.pool] = lp
+		}
+		if owner, ok := elect(hashKey(u), serving(u, slices.Clone(lp.nodes))); ok {
+			plan.Owners[u.addr] = owner
+			if owner == in.Self {
+				plan.L2[u.addr] = L2Entry{Interfaces: lp.ifaces, Services: keys(u.services)}
+			}
+		}
+		if self != nil {
+			plan.BGP = append(plan.BGP, bgpRoutes(in, self, u)...)
+		}
+	}
+	plan.BGP = mergeRoutes(plan.BGP)
+	return plan
+}
+
+// collect groups Service addresses by address and finds each one's pool.
+// Addresses outside every pool are not announced: nothing configures them.
+func collect(in Input) []*addrUse {
+	byAddr := map[netip.Addr]*addrUse{}
+	for i := range in.Services {
+		s := &in.Services[i]
+		for _, a := range s.Addrs {
+			u := byAddr[a]
+			if u == nil {
+				p := in.Config.PoolFor(a)
+				if p == nil {
+					continue
+				}
+				u = &addrUse{addr: a, pool: p.Name}
+				byAddr[a] = u
+			}
+			u.services = append(u.services, s)
+		}
+	}
+	out := make([]*addrUse, 0, len(byAddr))
+	for _, u := range byAddr {
+		slices.SortFunc(u.services, func(x, y *Service) int { return cmp.Compare(x.Key, y.Key) })
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(x, y *addrUse) int { return x.addr.Compare(y.addr) })
+	return out
+}
+
+// hashKey keys the owner election of an address by the primary address of
+// the first Service using it, so both families of a Service (and every
+// address of Services sharing one) elect the same node when the same nodes
+// are eligible.
+func hashKey(u *addrUse) string {
+	return u.services[0].Addrs[0].String()
+}
+
+type l2Pool struct {
+	nodes, ifaces []string
+}
+
+// layer2Candidates lists the nodes that may answer for a pool's addresses:
+// selected by an L2Advertisement of the pool, alive and not excluded. It also
+// returns the interfaces those advertisements name. serving narrows the
+// nodes per address.
+func layer2Candidates(in Input, pool string) l2Pool {
+	var advs []config.L2Advertisement
+	var ifaces []string
+	allDefault := false
+	for _, adv := range in.Config.L2Advertisements {
+		if slices.Contains(adv.Pools, pool) {
+			advs = append(advs, adv)
+			if len(adv.Interfaces) == 0 {
+				allDefault = true
+			}
+			ifaces = append(ifaces, adv.Interfaces...)
+		}
+	}
+	if len(advs) == 0 {
+		return l2Pool{}
+	}
+	if allDefault {
+		ifaces = nil // an advertisement without interfaces means "the default ones"
+	} else {
+		slices.Sort(ifaces)
+		ifaces = slices.Compact(ifaces)
+	}
+	var out []string
+	for _, n := range in.Nodes {
+		if !n.Alive || excluded(n) || !slices.ContainsFunc(advs, func(a config.L2Advertisement) bool { return selects(a.NodeSelectors, n) }) {
+			continue
+		}
+		out = append(out, n.Name)
+	}
+	return l2Pool{nodes: out, ifaces: ifaces}
+}
+
+// serving narrows nodes to those that may attract traffic for every Service
+// on the address: a Service with no usable endpoint at all is not announced,
+// and a Local one only from nodes holding one of its usable endpoints.
+func serving(u *addrUse, nodes []string) []string {
+	fam := discoveryv1.AddressTypeIPv4
+	if u.addr.Is6() {
+		fam = discoveryv1.AddressTypeIPv6
+	}
+	for _, s := range u.services {
+		usable := usableEndpointNodes(s.Slices, fam)
+		if usable == nil {
+			return nil
+		}
+		if s.Local {
+			nodes = slices.DeleteFunc(nodes, func(n string) bool { return !usable[n] })
+		}
+	}
+	return nodes
+}
+
+// usableEndpointNodes returns the nodes of the Service's usable endpoints of
+// one address family, with kube-proxy's rules: a nil ready means ready, a nil
+// serving follows ready, and serving-but-terminating endpoints count only
+// when no endpoint is ready. nil means no usable endpoint at all.
+func usableEndpointNodes(sls []discoveryv1.EndpointSlice, fam discoveryv1.AddressType) map[string]bool {
+	ready, fallback := map[string]bool{}, map[string]bool{}
+	for _, sl := range sls {
+		if sl.AddressType != fam {
+			continue
+		}
+		for _, ep := range sl.Endpoints {
+			node := ""
+			if ep.NodeName != nil {
+				node = *ep.NodeName
+			}
+			isReady := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			isServing := isReady
+			if ep.Conditions.Serving != nil {
+				isServing = *ep.Conditions.Serving
+			}
+			isTerminating := ep.Conditions.Terminating != nil && *ep.Conditions.Terminating
+			switch {
+			case isReady && !isTerminating:
+				ready[node] = true
+			case isServing && isTerminating:
+				fallback[node] = true
+			}
+		}
+	}
+	if len(ready) > 0 {
+		return ready
+	}
+	if len(fallback) > 0 {
+		return fallback
+	}
+	return nil
+}
+
+// elect picks the owner by rendezvous hashing: the node with the highest
+// hash of (key, node). Removing a node moves only the addresses it owned.
+func elect(key string, nodes []string) (string, bool) {
+	best, bestScore := "", uint64(0)
+	for _, n := range nodes {
+		score := mix(fnv64a(fnv64a(fnv64a(fnvOffset, key), "\x00"), n))
+		if best == "" || score > bestScore || (score == bestScore && n < best) {
+			best, bestScore = n, score
+		}
+	}
+	return best, best != ""
+}
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+// fnv64a continues an FNV-1a hash over s without allocating.
+func fnv64a(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+// mix spreads FNV's output (splitmix64 finalizer) so similar names do not
+// cluster on one node.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+func excluded(n Node) bool {
+	_, ok := n.Labels[LabelExcludeFromLB]
+	return ok
+}
+
+// selects reports whether any selector matches the node; none selects all.
+func selects(sels []labels.Selector, n Node) bool {
+	if len(sels) == 0 {
+		return true
+	}
+	for _, s := range sels {
+		if s.Matches(labels.Set(n.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+// bgpRoutes lists the routes self advertises for one address: every
+// BGPAdvertisement of its pool that selects self, to the peers that select
+// self (narrowed by the advertisement's peers), when self may serve it.
+func bgpRoutes(in Input, self *Node, u *addrUse) []Route {
+	if excluded(*self) || len(serving(u, []string{self.Name})) == 0 {
+		return nil
+	}
+	var selfPeers []string
+	for _, p := range in.Config.Peers {
+		if selects(p.NodeSelectors, *self) {
+			selfPeers = append(selfPeers, p.Name)
+		}
+	}
+	var out []Route
+	for _, adv := range in.Config.BGPAdvertisements {
+		if !slices.Contains(adv.Pools, u.pool) || !selects(adv.NodeSelectors, *self) {
+			continue
+		}
+		peers := selfPeers
+		if len(adv.Peers) > 0 {
+			peers = slices.DeleteFunc(slices.Clone(selfPeers), func(p string) bool { return !slices.Contains(adv.Peers, p) })
+		}
+		if len(peers) == 0 {
+			continue
+		}
+		bits := adv.AggregationLength
+		if u.addr.Is6() {
+			bits = adv.AggregationLengthV6
+		}
+		pfx, err := u.addr.Prefix(bits)
+		if err != nil {
+			continue
+		}
+		out = append(out, Route{
+			Prefix: pfx, Peers: slices.Clone(peers),
+			Communities: slices.Clone(adv.Communities), LargeCommunities: slices.Clone(adv.LargeCommunities),
+			LocalPref: adv.LocalPref, HasLocalPref: adv.HasLocalPref, Services: keys(u.services),
+		})
+	}
+	return out
+}
+
+// mergeRoutes folds routes of one prefix (several advertisements, or
+// addresses aggregated into one prefix) per peer: each peer gets the union of
+// the communities and the highest local preference of everything sent to it.
+// Peers that end up with identical attributes share one Route, so a prefix
+// appears once per distinct attribute set.
+func mergeRoutes(rs []Route) []Route {
+	type key struct {
+		prefix netip.Prefix
+		peer   string
+	}
+	perPeer := map[key]*Route{}
+	for _, r := range rs {
+		for _, p := range r.Peers {
+			k := key{r.Prefix, p}
+			m := perPeer[k]
+			if m == nil {
+				perPeer[k] = &Route{Prefix: r.Prefix, Peers: []string{p}, Communities: union(nil, r.Communities),
+					LargeCommunities: unionLarge(nil, r.LargeCommunities), LocalPref: r.LocalPref, HasLocalPref: r.HasLocalPref,
+					Services: union(nil, r.Services)}
+				continue
+			}
+			m.Communities = union(m.Communities, r.Communities)
+			m.LargeCommunities = unionLarge(m.LargeCommunities, r.LargeCommunities)
+			m.Services = union(m.Services, r.Services)
+			if r.HasLocalPref && (!m.HasLocalPref || r.LocalPref > m.LocalPref) {
+				m.LocalPref, m.HasLocalPref = r.LocalPref, true
+			}
+		}
+	}
+	grouped := map[string]*Route{}
+	var out []*Route
+	for _, r := range perPeer {
+		id := fmt.Sprint(r.Prefix, r.Communities, r.LargeCommunities, r.LocalPref, r.HasLocalPref, r.Services)
+		if g := grouped[id]; g != nil {
+			g.Peers = union(g.Peers, r.Peers)
+			continue
+		}
+		grouped[id] = r
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(x, y *Route) int {
+		return cmp.Or(cmpPrefix(x.Prefix, y.Prefix), slices.Compare(x.Peers, y.Peers))
+	})
+	res := make([]Route, len(out))
+	for i, r := range out {
+		res[i] = *r
+	}
+	return res
+}
+
+func unionLarge(a, b [][3]uint32) [][3]uint32 {
+	out := append(slices.Clone(a), b...)
+	slices.SortFunc(out, func(x, y [3]uint32) int {
+		return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1]), cmp.Compare(x[2], y[2]))
+	})
+	return slices.Compact(out)
+}
+
+func cmpPrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+func union[T cmp.Ordered](a, b []T) []T {
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func keys(ss []*Service) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.Key
+	}
+	return out
+}
