@@ -51,6 +51,7 @@ type ServiceL2StatusStatus struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=8
 	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="addresses: each entry must be an IPv4 or IPv6 address"
 	Addresses []string `json:"addresses,omitempty"`
 
 	// Interfaces are the node's interfaces on which the speaker answers. Same
@@ -132,6 +133,7 @@ type ServiceBGPStatusStatus struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=8
 	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="addresses: each entry must be an IPv4 or IPv6 address"
 	Addresses []string `json:"addresses,omitempty"`
 
 	// Peers names the BGPPeers the node announces the addresses to. Same as

@@ -693,6 +693,51 @@ func TestPoolStatus(t *testing.T) {
 	}
 }
 
+// TestServiceStatusObjects writes ServiceL2Status and ServiceBGPStatus the
+// way a speaker does: create, then fill the status subresource.
+func TestServiceStatusObjects(t *testing.T) {
+	ctx := testContext(t)
+	c := env.Client
+	l2 := &heraldv1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Name: "l2-web", Namespace: heraldNamespace}}
+	bgp := &heraldv1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{Name: "bgp-web", Namespace: heraldNamespace}}
+	for _, o := range []client.Object{l2, bgp} {
+		if err := c.Create(ctx, o, strict); err != nil {
+			t.Fatalf("create %T: %v", o, err)
+		}
+		t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
+	}
+	l2.Status = heraldv1beta1.ServiceL2StatusStatus{Node: "node-1", ServiceName: "web", ServiceNamespace: "default",
+		Addresses: []string{"192.0.2.10", "2001:db8::10"}, Interfaces: []heraldv1beta1.InterfaceInfo{{Name: "eth0"}}}
+	bgp.Status = heraldv1beta1.ServiceBGPStatusStatus{Node: "node-1", ServiceName: "web", ServiceNamespace: "default",
+		Addresses: []string{"192.0.2.10"}, Peers: []string{"frr-tor"}}
+	for _, o := range []client.Object{l2, bgp} {
+		if err := c.Status().Update(ctx, o); err != nil {
+			t.Fatalf("update status of %T: %v", o, err)
+		}
+	}
+	got := &heraldv1beta1.ServiceL2Status{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(l2), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Node != "node-1" || len(got.Status.Interfaces) != 1 || len(got.Status.Addresses) != 2 {
+		t.Errorf("ServiceL2Status status read back as %+v", got.Status)
+	}
+	bad := got.DeepCopy()
+	bad.Status.Addresses = []string{"192.0.2.10/32"}
+	if err := c.Status().Update(ctx, bad); err == nil || !strings.Contains(err.Error(), "status.addresses[0]") {
+		t.Errorf("ServiceL2Status with address 192.0.2.10/32: got %v, want rejected naming status.addresses[0]", err)
+	}
+	out, err := kubectl(t, "get", "sl2s,sbgps", "-n", heraldNamespace)
+	if err != nil {
+		t.Fatalf("kubectl get sl2s,sbgps: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ALLOCATED NODE", "node-1", "SERVICE NAMESPACE", "PEERS", "frr-tor"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl get sl2s,sbgps lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestKubectlExplainShowsFieldDocs checks that the doc comments reach users.
 func TestKubectlExplainShowsFieldDocs(t *testing.T) {
 	for field, want := range map[string]string{
