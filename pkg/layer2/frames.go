@@ -1,0 +1,364 @@
+package layer2
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ndp"
+	"golang.org/x/net/bpf"
+)
+
+// This file is the wire format: pure functions from a received frame to the
+// reply (or nothing), and builders for the announcements. No sockets, so it
+// is table-tested and fuzzed without root.
+
+const (
+	etherTypeARP  = 0x0806
+	etherTypeIPv6 = 0x86dd
+
+	ethHeaderLen  = 14
+	ipv6HeaderLen = 40
+	arpLen        = 28 // Ethernet/IPv4 ARP payload
+	nsLen         = 24 // ICMPv6 header (4) + reserved (4) + target (16)
+	naLen         = 24
+	icmpv6Proto   = 58
+	typeNS        = 135
+	typeNA        = 136
+	ndpHopLimit   = 255
+
+	// maxFrame bounds what one read returns; jumbo frames fit.
+	maxFrame = 9216
+)
+
+var (
+	broadcastMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	zeroMAC      = net.HardwareAddr{0, 0, 0, 0, 0, 0}
+	allNodes     = netip.MustParseAddr("ff02::1")
+	allNodesMAC  = net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}
+)
+
+// errMalformed marks frames that are invalid on the wire, as opposed to valid
+// frames that simply need no answer. They are counted and dropped.
+var errMalformed = errors.New("malformed frame")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, args...))
+}
+
+// addrSet is the immutable set of addresses a link answers for; receivers
+// read it without locks and Set swaps in a new one.
+type addrSet map[netip.Addr]struct{}
+
+func (s addrSet) has(a netip.Addr) bool { _, ok := s[a]; return ok }
+
+// answerARP returns the reply to an ARP frame received on an interface with
+// hardware address mac, or nil when the frame needs no answer from us.
+func answerARP(frame []byte, mac net.HardwareAddr, owned addrSet) ([]byte, error) {
+	if len(frame) < ethHeaderLen+arpLen {
+		return nil, malformed("ARP frame of %d bytes", len(frame))
+	}
+	if et := binary.BigEndian.Uint16(frame[12:14]); et != etherTypeARP {
+		return nil, malformed("ethertype %#04x on the ARP socket", et)
+	}
+	if bytes.Equal(frame[6:12], mac) {
+		return nil, nil // our own frame, looped back by some setups
+	}
+	var p arp.Packet
+	if err := p.UnmarshalBinary(frame[ethHeaderLen:]); err != nil {
+		return nil, malformed("ARP: %v", err)
+	}
+	if p.HardwareType != 1 || p.ProtocolType != 0x0800 || p.HardwareAddrLength != 6 || p.IPLength != 4 {
+		return nil, malformed("ARP for hardware %d/%d protocol %#04x/%d", p.HardwareType, p.HardwareAddrLength, p.ProtocolType, p.IPLength)
+	}
+	if p.Operation != arp.OperationRequest || !owned.has(p.TargetIP) {
+		return nil, nil
+	}
+	if p.SenderIP == p.TargetIP {
+		// Someone else announcing the address (a gratuitous ARP): not a
+		// question, and answering would fight over the entry.
+		return nil, nil
+	}
+	if !usableUnicastMAC(p.SenderHardwareAddr) || bytes.Equal(p.SenderHardwareAddr, mac) {
+		return nil, malformed("ARP request from hardware address %s", p.SenderHardwareAddr)
+	}
+	// Sender IP 0.0.0.0 is an address-conflict probe (RFC 5227): the reply to
+	// it is what tells the prober the address is taken, so it gets one too.
+	return arpFrame(arp.OperationReply, mac, p.TargetIP, p.SenderHardwareAddr, p.SenderIP, p.SenderHardwareAddr), nil
+}
+
+// gratuitousARP announces that addr is at mac: a broadcast request whose
+// sender and target IP are both addr. Linux neighbours update an existing
+// entry on it (they do not create one).
+func gratuitousARP(mac net.HardwareAddr, addr netip.Addr) []byte {
+	return arpFrame(arp.OperationRequest, mac, addr, zeroMAC, addr, broadcastMAC)
+}
+
+func arpFrame(op arp.Operation, senderMAC net.HardwareAddr, senderIP netip.Addr, targetMAC net.HardwareAddr, targetIP netip.Addr, ethDst net.HardwareAddr) []byte {
+	b := make([]byte, ethHeaderLen+arpLen)
+	putEthernet(b, ethDst, senderMAC, etherTypeARP)
+	p := b[ethHeaderLen:]
+	binary.BigEndian.PutUint16(p[0:2], 1)      // Ethernet
+	binary.BigEndian.PutUint16(p[2:4], 0x0800) // IPv4
+	p[4], p[5] = 6, 4
+	binary.BigEndian.PutUint16(p[6:8], uint16(op))
+	copy(p[8:14], senderMAC)
+	s := senderIP.As4()
+	copy(p[14:18], s[:])
+	copy(p[18:24], targetMAC)
+	t := targetIP.As4()
+	copy(p[24:28], t[:])
+	return b
+}
+
+// answerNS returns the Neighbor Advertisement answering a Neighbor
+// Solicitation frame received on an interface with hardware address mac, or
+// nil when it needs no answer from us. It applies RFC 4861 §7.1.1 validation
+// itself because the frame comes from an AF_PACKET socket, which (unlike the
+// kernel's ICMPv6 socket) checks nothing.
+func answerNS(frame []byte, mac net.HardwareAddr, owned addrSet) ([]byte, error) {
+	if len(frame) < ethHeaderLen+ipv6HeaderLen+nsLen {
+		return nil, malformed("IPv6 frame of %d bytes", len(frame))
+	}
+	if et := binary.BigEndian.Uint16(frame[12:14]); et != etherTypeIPv6 {
+		return nil, malformed("ethertype %#04x on the NDP socket", et)
+	}
+	if bytes.Equal(frame[6:12], mac) {
+		return nil, nil
+	}
+	ip := frame[ethHeaderLen:]
+	if ip[0]>>4 != 6 {
+		return nil, malformed("IP version %d", ip[0]>>4)
+	}
+	if ip[6] != icmpv6Proto {
+		// Extension headers before an NS are not something neighbours send.
+		return nil, nil
+	}
+	plen := int(binary.BigEndian.Uint16(ip[4:6]))
+	if plen > len(ip)-ipv6HeaderLen {
+		return nil, malformed("IPv6 payload length %d beyond the %d-byte frame", plen, len(frame))
+	}
+	msg := ip[ipv6HeaderLen : ipv6HeaderLen+plen] // drops Ethernet padding
+	if len(msg) < nsLen {
+		return nil, malformed("ICMPv6 message of %d bytes", len(msg))
+	}
+	if msg[0] != typeNS {
+		return nil, nil
+	}
+	src := netip.AddrFrom16([16]byte(ip[8:24]))
+	dst := netip.AddrFrom16([16]byte(ip[24:40]))
+	if ip[7] != ndpHopLimit {
+		return nil, malformed("NS with hop limit %d", ip[7])
+	}
+	if msg[1] != 0 {
+		return nil, malformed("NS with code %d", msg[1])
+	}
+	if icmpv6Checksum(src, dst, msg) != 0 {
+		return nil, malformed("NS with a bad checksum")
+	}
+	if err := checkOptionLengths(msg[nsLen:]); err != nil {
+		return nil, err
+	}
+	m, err := ndp.ParseMessage(msg)
+	if err != nil {
+		return nil, malformed("NS: %v", err)
+	}
+	ns, ok := m.(*ndp.NeighborSolicitation)
+	if !ok {
+		return nil, malformed("ICMPv6 type 135 parsed as %T", m)
+	}
+	target := ns.TargetAddress
+	if target.IsMulticast() {
+		return nil, malformed("NS for multicast target %s", target)
+	}
+	if src.IsMulticast() {
+		return nil, malformed("NS from multicast source %s", src)
+	}
+	var sourceLLA net.HardwareAddr
+	for _, o := range ns.Options {
+		if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Source {
+			sourceLLA = lla.Addr
+		}
+	}
+	dad := src.IsUnspecified()
+	if dad {
+		if !isSolicitedNode(dst) {
+			return nil, malformed("DAD probe to %s, not a solicited-node group", dst)
+		}
+		if sourceLLA != nil {
+			return nil, malformed("DAD probe with a source link-layer address")
+		}
+	}
+	if !owned.has(target) {
+		return nil, nil
+	}
+	if dad {
+		// The prober has no address to answer to: RFC 4861 §7.2.4 says tell
+		// all nodes, unsolicited, so its DAD fails.
+		return neighborAdvertisement(mac, target, allNodes, allNodesMAC, false), nil
+	}
+	// A NUD probe (unicast, straight to our MAC) may omit the option; the
+	// Ethernet source is then the only way back.
+	replyMAC := sourceLLA
+	if replyMAC == nil {
+		replyMAC = net.HardwareAddr(frame[6:12])
+	}
+	if !usableUnicastMAC(replyMAC) {
+		return nil, malformed("NS from hardware address %s", replyMAC)
+	}
+	return neighborAdvertisement(mac, target, src, replyMAC, true), nil
+}
+
+// unsolicitedNA announces that addr is at mac to all nodes (S=0, O=1): like a
+// gratuitous ARP, it updates existing neighbour entries.
+func unsolicitedNA(mac net.HardwareAddr, addr netip.Addr) []byte {
+	return neighborAdvertisement(mac, addr, allNodes, allNodesMAC, false)
+}
+
+// neighborAdvertisement builds the whole frame so that its IPv6 source can be
+// the target address itself: strict clients such as ndisc6 reject an NA from
+// any other source, and sending from an address the node does not have would
+// otherwise need net.ipv6.ip_nonlocal_bind on the node.
+func neighborAdvertisement(mac net.HardwareAddr, target, dst netip.Addr, dstMAC net.HardwareAddr, solicited bool) []byte {
+	na := &ndp.NeighborAdvertisement{
+		Solicited:     solicited,
+		Override:      true,
+		TargetAddress: target,
+		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: mac}},
+	}
+	msg, err := ndp.MarshalMessage(na)
+	if err != nil {
+		// Only reachable with a non-IPv6 target or a non-Ethernet MAC, which
+		// callers never pass.
+		panic(fmt.Sprintf("layer2: marshal NA for %s: %v", target, err))
+	}
+	binary.BigEndian.PutUint16(msg[2:4], icmpv6Checksum(target, dst, msg))
+
+	b := make([]byte, ethHeaderLen+ipv6HeaderLen+len(msg))
+	putEthernet(b, dstMAC, mac, etherTypeIPv6)
+	ip := b[ethHeaderLen:]
+	ip[0] = 6 << 4
+	binary.BigEndian.PutUint16(ip[4:6], uint16(len(msg)))
+	ip[6] = icmpv6Proto
+	ip[7] = ndpHopLimit
+	s, d := target.As16(), dst.As16()
+	copy(ip[8:24], s[:])
+	copy(ip[24:40], d[:])
+	copy(ip[ipv6HeaderLen:], msg)
+	return b
+}
+
+// icmpv6Checksum is the RFC 4443 checksum of msg over the IPv6 pseudo-header.
+// It returns 0 for a message whose checksum field is correct.
+func icmpv6Checksum(src, dst netip.Addr, msg []byte) uint16 {
+	var sum uint32
+	add := func(b []byte) {
+		for len(b) >= 2 {
+			sum += uint32(b[0])<<8 | uint32(b[1])
+			b = b[2:]
+		}
+		if len(b) == 1 {
+			sum += uint32(b[0]) << 8
+		}
+	}
+	s, d := src.As16(), dst.As16()
+	add(s[:])
+	add(d[:])
+	var l [8]byte
+	binary.BigEndian.PutUint32(l[0:4], uint32(len(msg)))
+	l[7] = icmpv6Proto
+	add(l[:])
+	add(msg)
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
+
+// checkOptionLengths enforces RFC 4861 §4.6: an option of length zero makes
+// the whole message invalid.
+func checkOptionLengths(opts []byte) error {
+	for len(opts) > 0 {
+		if len(opts) < 2 {
+			return malformed("truncated NDP option")
+		}
+		l := int(opts[1]) * 8
+		if l == 0 {
+			return malformed("NDP option %d of length zero", opts[0])
+		}
+		if l > len(opts) {
+			return malformed("NDP option %d of %d bytes beyond the message", opts[0], l)
+		}
+		opts = opts[l:]
+	}
+	return nil
+}
+
+func isSolicitedNode(a netip.Addr) bool {
+	b := a.As16()
+	return a.Is6() && bytes.Equal(b[:13], []byte{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff})
+}
+
+// solicitedNode is the group an NS for addr is sent to (RFC 4291 §2.7.1).
+func solicitedNode(addr netip.Addr) netip.Addr {
+	g, err := ndp.SolicitedNodeMulticast(addr)
+	if err != nil {
+		panic(fmt.Sprintf("layer2: solicited-node group of %s: %v", addr, err))
+	}
+	return g
+}
+
+func usableUnicastMAC(m net.HardwareAddr) bool {
+	return len(m) == 6 && m[0]&1 == 0 && !bytes.Equal(m, zeroMAC)
+}
+
+func putEthernet(b []byte, dst, src net.HardwareAddr, etherType uint16) {
+	copy(b[0:6], dst)
+	copy(b[6:12], src)
+	binary.BigEndian.PutUint16(b[12:14], etherType)
+}
+
+// Kernel-side filters: only the frames that may need an answer wake us.
+// Frames the node sends, and unicast frames for other hosts (seen in
+// promiscuous mode), are dropped by packet type.
+const packetOtherHost = 3 // PACKET_OTHERHOST; OUTGOING (4) and above too
+
+func arpFilter() []bpf.RawInstruction {
+	return mustAssemble([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: packetOtherHost, SkipTrue: 5},
+		bpf.LoadAbsolute{Off: 12, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeARP, SkipTrue: 3},
+		bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 2}, // ARP operation
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(arp.OperationRequest), SkipTrue: 1},
+		bpf.RetConstant{Val: maxFrame},
+		bpf.RetConstant{Val: 0},
+	})
+}
+
+func nsFilter() []bpf.RawInstruction {
+	return mustAssemble([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: packetOtherHost, SkipTrue: 7},
+		bpf.LoadAbsolute{Off: 12, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeIPv6, SkipTrue: 5},
+		bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 1}, // next header
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmpv6Proto, SkipTrue: 3},
+		bpf.LoadAbsolute{Off: ethHeaderLen + ipv6HeaderLen, Size: 1}, // ICMPv6 type
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: typeNS, SkipTrue: 1},
+		bpf.RetConstant{Val: maxFrame},
+		bpf.RetConstant{Val: 0},
+	})
+}
+
+func mustAssemble(prog []bpf.Instruction) []bpf.RawInstruction {
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		panic(fmt.Sprintf("layer2: assemble BPF filter: %v", err))
+	}
+	return raw
+}

@@ -1,0 +1,323 @@
+package layer2
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ndp"
+)
+
+var (
+	ourMAC    = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x11}
+	clientMAC = net.HardwareAddr{0x02, 0, 0, 0, 1, 0}
+	vip4      = netip.MustParseAddr("192.0.2.10")
+	vip6      = netip.MustParseAddr("2001:db8:100::10")
+	client4   = netip.MustParseAddr("192.0.2.100")
+	client6   = netip.MustParseAddr("2001:db8:100::100")
+	owned     = addrSet{vip4: {}, vip6: {}}
+)
+
+// arpRequest builds an ARP request with the arp package, independently of the
+// code under test.
+func arpRequest(t testing.TB, senderMAC net.HardwareAddr, sender, target netip.Addr) []byte {
+	p, err := arp.NewPacket(arp.OperationRequest, senderMAC, sender, net.HardwareAddr{0, 0, 0, 0, 0, 0}, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(ethernet(broadcastMAC, senderMAC, etherTypeARP), b...)
+}
+
+func ethernet(dst, src net.HardwareAddr, et uint16) []byte {
+	b := make([]byte, ethHeaderLen)
+	putEthernet(b, dst, src, et)
+	return b
+}
+
+// nsFrame builds a Neighbor Solicitation, checksummed by x/net/icmp (through
+// ndp.MarshalMessageChecksum) rather than by our own code.
+type nsFrame struct {
+	srcMAC, dstMAC net.HardwareAddr
+	src, dst       netip.Addr
+	target         netip.Addr
+	sourceLLA      net.HardwareAddr
+	hopLimit       byte
+	options        []ndp.Option
+}
+
+func (f nsFrame) bytes(t testing.TB) []byte {
+	ns := &ndp.NeighborSolicitation{TargetAddress: f.target, Options: f.options}
+	if f.sourceLLA != nil {
+		ns.Options = append(ns.Options, &ndp.LinkLayerAddress{Direction: ndp.Source, Addr: f.sourceLLA})
+	}
+	msg, err := ndp.MarshalMessageChecksum(ns, f.src, f.dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl := f.hopLimit
+	if hl == 0 {
+		hl = 255
+	}
+	ip := make([]byte, ipv6HeaderLen)
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:6], uint16(len(msg)))
+	ip[6], ip[7] = icmpv6Proto, hl
+	s, d := f.src.As16(), f.dst.As16()
+	copy(ip[8:24], s[:])
+	copy(ip[24:40], d[:])
+	return append(append(ethernet(f.dstMAC, f.srcMAC, etherTypeIPv6), ip...), msg...)
+}
+
+func multicastNS(target netip.Addr) nsFrame {
+	g := solicitedNode(target).As16()
+	return nsFrame{
+		srcMAC: clientMAC, dstMAC: net.HardwareAddr{0x33, 0x33, g[12], g[13], g[14], g[15]},
+		src: client6, dst: solicitedNode(target), target: target, sourceLLA: clientMAC,
+	}
+}
+
+func TestAnswerARPRepliesOnlyForOwnedAddressesWithOurMAC(t *testing.T) {
+	tests := []struct {
+		name      string
+		frame     []byte
+		wantReply bool
+		wantTo    netip.Addr // reply's target IP
+		malformed bool
+	}{
+		{name: "request for owned address", frame: arpRequest(t, clientMAC, client4, vip4), wantReply: true, wantTo: client4},
+		{name: "address-conflict probe from 0.0.0.0", frame: arpRequest(t, clientMAC, netip.IPv4Unspecified(), vip4), wantReply: true, wantTo: netip.IPv4Unspecified()},
+		{name: "request for another address", frame: arpRequest(t, clientMAC, client4, netip.MustParseAddr("192.0.2.99"))},
+		{name: "our own request", frame: arpRequest(t, ourMAC, vip4, vip4)},
+		{name: "someone else's gratuitous ARP", frame: arpRequest(t, clientMAC, vip4, vip4)},
+		{name: "reply, not a request", frame: func() []byte {
+			b := arpRequest(t, clientMAC, client4, vip4)
+			b[ethHeaderLen+7] = 2
+			return b
+		}()},
+		{name: "truncated", frame: arpRequest(t, clientMAC, client4, vip4)[:30], malformed: true},
+		{name: "IPv6-sized protocol addresses", frame: func() []byte {
+			b := arpRequest(t, clientMAC, client4, vip4)
+			b[ethHeaderLen+5] = 16
+			return append(b, make([]byte, 24)...)
+		}(), malformed: true},
+		{name: "multicast sender hardware address", frame: arpRequest(t, net.HardwareAddr{0x03, 0, 0, 0, 0, 1}, client4, vip4), malformed: true},
+		{name: "wrong ethertype", frame: func() []byte {
+			b := arpRequest(t, clientMAC, client4, vip4)
+			b[12], b[13] = 0x08, 0x00
+			return b
+		}(), malformed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reply, err := answerARP(tt.frame, ourMAC, owned)
+			if tt.malformed != errors.Is(err, errMalformed) || (err != nil && !tt.malformed) {
+				t.Fatalf("err = %v, want malformed %v", err, tt.malformed)
+			}
+			if (reply != nil) != tt.wantReply {
+				t.Fatalf("reply = %x, want one: %v", reply, tt.wantReply)
+			}
+			if reply == nil {
+				return
+			}
+			var p arp.Packet
+			if err := p.UnmarshalBinary(reply[ethHeaderLen:]); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(reply[0:6], clientMAC) || !bytes.Equal(reply[6:12], ourMAC) {
+				t.Errorf("Ethernet %s → %s, want %s → %s", net.HardwareAddr(reply[6:12]), net.HardwareAddr(reply[0:6]), ourMAC, clientMAC)
+			}
+			if p.Operation != arp.OperationReply || p.SenderIP != vip4 || !bytes.Equal(p.SenderHardwareAddr, ourMAC) ||
+				p.TargetIP != tt.wantTo || !bytes.Equal(p.TargetHardwareAddr, clientMAC) {
+				t.Errorf("reply %+v", p)
+			}
+		})
+	}
+}
+
+func TestAnswerNSFollowsRFC4861(t *testing.T) {
+	unicast := nsFrame{srcMAC: clientMAC, dstMAC: ourMAC, src: client6, dst: vip6, target: vip6}
+	dad := multicastNS(vip6)
+	dad.src, dad.sourceLLA = netip.IPv6Unspecified(), nil
+	tests := []struct {
+		name          string
+		frame         []byte
+		wantDst       netip.Addr
+		wantDstMAC    net.HardwareAddr
+		wantSolicited bool
+		malformed     bool
+		why           string // in the error of a malformed frame
+		ignored       bool
+	}{
+		{name: "multicast NS", frame: multicastNS(vip6).bytes(t), wantDst: client6, wantDstMAC: clientMAC, wantSolicited: true},
+		{name: "unicast NUD probe without source link-layer option answers the Ethernet source", frame: unicast.bytes(t), wantDst: client6, wantDstMAC: clientMAC, wantSolicited: true},
+		{name: "DAD probe is answered to all nodes, unsolicited", frame: dad.bytes(t), wantDst: allNodes, wantDstMAC: allNodesMAC},
+		{name: "NS with Ethernet padding", frame: append(multicastNS(vip6).bytes(t), 0, 0, 0, 0), wantDst: client6, wantDstMAC: clientMAC, wantSolicited: true},
+		{name: "not our address", frame: multicastNS(netip.MustParseAddr("2001:db8:100::99")).bytes(t), ignored: true},
+		{name: "our own frame", frame: func() []byte { f := multicastNS(vip6); f.srcMAC = ourMAC; return f.bytes(t) }(), ignored: true},
+		{name: "hop limit below 255 (off-link)", frame: func() []byte { f := multicastNS(vip6); f.hopLimit = 64; return f.bytes(t) }(), malformed: true},
+		{name: "bad checksum", frame: func() []byte { b := multicastNS(vip6).bytes(t); b[len(b)-1] ^= 0xff; return b }(), malformed: true, why: "checksum"},
+		{name: "DAD probe with a source link-layer option", frame: func() []byte { f := dad; f.sourceLLA = clientMAC; return f.bytes(t) }(), malformed: true},
+		{name: "DAD probe not to the solicited-node group", frame: func() []byte { f := dad; f.dst = allNodes; return f.bytes(t) }(), malformed: true},
+		{name: "zero-length option", frame: func() []byte {
+			f := multicastNS(vip6)
+			f.sourceLLA = nil
+			f.options = []ndp.Option{&ndp.RawOption{Type: 1, Length: 1, Value: make([]byte, 6)}}
+			b := f.bytes(t)
+			b[len(b)-7] = 0 // option length
+			return fixChecksum(b)
+		}(), malformed: true, why: "length zero"},
+		{name: "payload length beyond the frame", frame: func() []byte {
+			b := multicastNS(vip6).bytes(t)
+			binary.BigEndian.PutUint16(b[ethHeaderLen+4:], 1000)
+			return b
+		}(), malformed: true},
+		{name: "truncated", frame: multicastNS(vip6).bytes(t)[:60], malformed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reply, err := answerNS(tt.frame, ourMAC, owned)
+			if tt.malformed != errors.Is(err, errMalformed) || (err != nil && !tt.malformed) {
+				t.Fatalf("err = %v, want malformed %v", err, tt.malformed)
+			}
+			if err != nil && !strings.Contains(err.Error(), tt.why) {
+				t.Fatalf("err = %v, want it to be about %q", err, tt.why)
+			}
+			if tt.malformed || tt.ignored {
+				if reply != nil {
+					t.Fatalf("unexpected reply %x", reply)
+				}
+				return
+			}
+			if reply == nil {
+				t.Fatal("no reply")
+			}
+			na, src, dst := parseNA(t, reply)
+			if !bytes.Equal(reply[0:6], tt.wantDstMAC) || !bytes.Equal(reply[6:12], ourMAC) {
+				t.Errorf("Ethernet %s → %s, want %s → %s", net.HardwareAddr(reply[6:12]), net.HardwareAddr(reply[0:6]), ourMAC, tt.wantDstMAC)
+			}
+			if src != vip6 || dst != tt.wantDst {
+				t.Errorf("IPv6 %s → %s, want %s → %s (ndisc6 insists the source is the target)", src, dst, vip6, tt.wantDst)
+			}
+			if na.TargetAddress != vip6 || na.Solicited != tt.wantSolicited || !na.Override || na.Router {
+				t.Errorf("NA %+v", na)
+			}
+			if len(na.Options) != 1 || !bytes.Equal(na.Options[0].(*ndp.LinkLayerAddress).Addr, ourMAC) || na.Options[0].(*ndp.LinkLayerAddress).Direction != ndp.Target {
+				t.Errorf("NA options %+v, want our MAC as target link-layer address", na.Options)
+			}
+		})
+	}
+}
+
+// fixChecksum recomputes the ICMPv6 checksum of an edited NS frame, so the
+// frame is rejected for the edit and not for the checksum.
+func fixChecksum(frame []byte) []byte {
+	ip := frame[ethHeaderLen:]
+	msg := ip[ipv6HeaderLen : ipv6HeaderLen+int(binary.BigEndian.Uint16(ip[4:6]))]
+	msg[2], msg[3] = 0, 0
+	binary.BigEndian.PutUint16(msg[2:4], icmpv6Checksum(netip.AddrFrom16([16]byte(ip[8:24])), netip.AddrFrom16([16]byte(ip[24:40])), msg))
+	return frame
+}
+
+// parseNA checks an NA frame against x/net/icmp's checksum and returns it.
+func parseNA(t testing.TB, frame []byte) (*ndp.NeighborAdvertisement, netip.Addr, netip.Addr) {
+	t.Helper()
+	if len(frame) < ethHeaderLen+ipv6HeaderLen+naLen || binary.BigEndian.Uint16(frame[12:14]) != etherTypeIPv6 {
+		t.Fatalf("not an IPv6 frame: %x", frame)
+	}
+	ip := frame[ethHeaderLen:]
+	if ip[6] != icmpv6Proto || ip[7] != 255 {
+		t.Fatalf("next header %d hop limit %d", ip[6], ip[7])
+	}
+	src := netip.AddrFrom16([16]byte(ip[8:24]))
+	dst := netip.AddrFrom16([16]byte(ip[24:40]))
+	msg := ip[ipv6HeaderLen : ipv6HeaderLen+int(binary.BigEndian.Uint16(ip[4:6]))]
+	m, err := ndp.ParseMessage(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	na, ok := m.(*ndp.NeighborAdvertisement)
+	if !ok {
+		t.Fatalf("got %T", m)
+	}
+	want, err := ndp.MarshalMessageChecksum(na, src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, msg) {
+		t.Fatalf("NA bytes %x, x/net/icmp computes %x", msg, want)
+	}
+	return na, src, dst
+}
+
+func TestAnnouncementsAreGratuitousARPAndUnsolicitedNA(t *testing.T) {
+	g := gratuitousARP(ourMAC, vip4)
+	var p arp.Packet
+	if err := p.UnmarshalBinary(g[ethHeaderLen:]); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(g[0:6], broadcastMAC) || p.Operation != arp.OperationRequest || p.SenderIP != vip4 || p.TargetIP != vip4 || !bytes.Equal(p.SenderHardwareAddr, ourMAC) {
+		t.Errorf("gratuitous ARP: Ethernet dst %s, %+v", net.HardwareAddr(g[0:6]), p)
+	}
+	na, src, dst := parseNA(t, unsolicitedNA(ourMAC, vip6))
+	if src != vip6 || dst != allNodes || na.Solicited || !na.Override || na.TargetAddress != vip6 {
+		t.Errorf("unsolicited NA %s → %s %+v", src, dst, na)
+	}
+}
+
+func TestNormalizeSkipsBadEntriesAndKeepsTheRest(t *testing.T) {
+	want, errs := normalize(map[netip.Addr][]string{
+		vip4:                                     {"eth0", "eth1"},
+		netip.MustParseAddr("::ffff:192.0.2.20"): {"eth0"}, // IPv4-mapped: the IPv4 address
+		vip6:                                     {"eth1", ""},
+		netip.MustParseAddr("224.0.0.1"):         {"eth0"},
+		netip.MustParseAddr("0.0.0.0"):           {"eth0"},
+		netip.MustParseAddr("192.0.2.30"):        nil,
+		{}:                                       {"eth0"},
+	})
+	if len(errs) != 5 {
+		t.Errorf("errors %v, want 5 (empty name, multicast, unspecified, no interfaces, invalid)", errs)
+	}
+	if len(want) != 2 || !want["eth0"].has(vip4) || !want["eth0"].has(netip.MustParseAddr("192.0.2.20")) || len(want["eth0"]) != 2 ||
+		!want["eth1"].has(vip4) || !want["eth1"].has(vip6) || len(want["eth1"]) != 2 {
+		t.Errorf("normalized %v", want)
+	}
+}
+
+// FuzzAnswer feeds arbitrary frames to both receive paths: nothing from the
+// wire may panic them, and whatever they answer must be a well-formed reply.
+// Plain `go test` runs the seeds.
+func FuzzAnswer(f *testing.F) {
+	f.Add(arpRequest(f, clientMAC, client4, vip4))
+	f.Add(arpRequest(f, clientMAC, netip.IPv4Unspecified(), vip4))
+	f.Add(multicastNS(vip6).bytes(f))
+	dad := multicastNS(vip6)
+	dad.src, dad.sourceLLA = netip.IPv6Unspecified(), nil
+	f.Add(dad.bytes(f))
+	f.Add(nsFrame{srcMAC: clientMAC, dstMAC: ourMAC, src: client6, dst: vip6, target: vip6}.bytes(f))
+	f.Add(unsolicitedNA(clientMAC, vip6))
+	f.Add([]byte{})
+	f.Add(make([]byte, 100))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if reply, err := answerARP(frame, ourMAC, owned); err == nil && reply != nil {
+			var p arp.Packet
+			if err := p.UnmarshalBinary(reply[ethHeaderLen:]); err != nil || p.Operation != arp.OperationReply || p.SenderIP != vip4 {
+				t.Fatalf("bad ARP reply %x: %v", reply, err)
+			}
+		}
+		if reply, err := answerNS(frame, ourMAC, owned); err == nil && reply != nil {
+			na, src, _ := parseNA(t, reply)
+			if src != vip6 || na.TargetAddress != vip6 {
+				t.Fatalf("bad NA %x", reply)
+			}
+		}
+	})
+}
