@@ -1,0 +1,597 @@
+package layer2
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
+
+	"github.com/herald-lb/herald/test/netlab"
+)
+
+// Addresses the lab tests announce, outside every host's own.
+var (
+	labVIP4 = netip.MustParseAddr("192.0.2.10")
+	labVIP6 = netip.MustParseAddr("2001:db8:100::10")
+)
+
+// arping asks for addr's MAC like any IPv4 client would (broadcast ARP) and
+// returns the MAC that answered.
+func arping(c *netlab.Host, addr netip.Addr) (string, error) {
+	out, err := c.Output("arping", "-c", "1", "-w", "2", "-i", "eth0", "-r", addr.String())
+	return strings.TrimSpace(out), err
+}
+
+// ndisc asks for addr's MAC with ndisc6, a strict client: it rejects an NA
+// whose IPv6 source is not the target.
+func ndisc(c *netlab.Host, addr netip.Addr) (string, error) {
+	out, err := c.Output("ndisc6", "-1", "-q", "-r", "2", "-w", "500", addr.String(), "eth0")
+	return strings.TrimSpace(out), err
+}
+
+func wantAnswer(t *testing.T, c *netlab.Host, addr netip.Addr, mac string) {
+	t.Helper()
+	ask := arping
+	if addr.Is6() {
+		ask = ndisc
+	}
+	got, err := ask(c, addr)
+	if err != nil {
+		t.Fatalf("no answer for %s: %v", addr, err)
+	}
+	if !strings.EqualFold(got, mac) {
+		t.Fatalf("%s is at %q, want %s", addr, got, mac)
+	}
+}
+
+func wantNoAnswer(t *testing.T, c *netlab.Host, addr netip.Addr) {
+	t.Helper()
+	var out string
+	var err error
+	if addr.Is6() {
+		out, err = c.Output("ndisc6", "-1", "-q", "-r", "1", "-w", "500", addr.String(), "eth0")
+	} else {
+		out, err = c.Output("arping", "-c", "1", "-w", "0.5", "-i", "eth0", "-r", addr.String())
+	}
+	if err == nil {
+		t.Fatalf("%s still answered by %q", addr, strings.TrimSpace(out))
+	}
+}
+
+type neighbour struct {
+	Dst    string   `json:"dst"`
+	LLAddr string   `json:"lladdr"`
+	State  []string `json:"state"`
+}
+
+// neigh is the client kernel's neighbour entry for addr (zero when none).
+func neigh(t *testing.T, c *netlab.Host, addr netip.Addr) neighbour {
+	t.Helper()
+	out, err := c.Output("ip", "-j", "neigh", "show", addr.String(), "dev", "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []neighbour
+	if err := json.Unmarshal([]byte(out), &ns); err != nil {
+		t.Fatalf("ip -j neigh: %v: %s", err, out)
+	}
+	if len(ns) == 0 {
+		return neighbour{}
+	}
+	return ns[0]
+}
+
+func pair(addr netip.Addr, ifaces ...string) string {
+	return fmt.Sprintf("%s=%s", addr, strings.Join(ifaces, ","))
+}
+
+func TestOwnerAnswersARPAndNDPWithItsMACUntilDropped(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1", "node2", "client")
+	node, other, client := lab.Host("node1"), lab.Host("node2"), lab.Host("client")
+	sp := startSpeaker(t, node, "3,200ms")
+
+	// node2 runs nothing; what it hears shows the switch delivers multicast
+	// solicitations only to the member that joined the group.
+	sniff, err := other.ListenPacket("eth0", netlab.EtherTypeAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sniff.Close()
+
+	sp.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+	wantAnswer(t, client, labVIP4, node.Spec.MAC)
+	wantAnswer(t, client, labVIP6, node.Spec.MAC)
+	maddr, err := node.Output("ip", "-6", "maddr", "show", "dev", "eth0")
+	if err != nil || !strings.Contains(maddr, "ff02::1:ff00:10") {
+		t.Errorf("solicited-node group of %s not joined: %v\n%s", labVIP6, err, maddr)
+	}
+	if mdb, _ := exec.Command("bridge", "-n", lab.LAN, "mdb", "show").CombinedOutput(); !strings.Contains(string(mdb), "port node1 grp ff02::1:ff00:10") {
+		t.Errorf("the switch did not learn node1's membership:\n%s", mdb)
+	}
+	if n := countNS(sniff, labVIP6); n != 0 {
+		t.Errorf("node2 heard %d solicitations for %s: the bridge floods, the test cannot tell whether joins work", n, labVIP6)
+	}
+	if addrs, _ := node.Output("ip", "addr", "show", "dev", "eth0"); strings.Contains(addrs, labVIP4.String()+"/") || strings.Contains(addrs, labVIP6.String()+"/") {
+		t.Errorf("announced address assigned to the interface:\n%s", addrs)
+	}
+	if n := sp.metric(`herald_layer2_owned_addresses{`); n != 2 {
+		t.Errorf("owned addresses = %g, want 2", n)
+	}
+
+	sp.set()
+	wantNoAnswer(t, client, labVIP4)
+	wantNoAnswer(t, client, labVIP6)
+	if maddr, _ := node.Output("ip", "-6", "maddr", "show", "dev", "eth0"); strings.Contains(maddr, "ff02::1:ff00:10") {
+		t.Errorf("solicited-node group still joined after release:\n%s", maddr)
+	}
+	if n := sp.metric(`herald_layer2_requests_answered_total{`); n < 2 {
+		t.Errorf("requests answered = %g, want ≥ 2", n)
+	}
+	if n := sp.metric(`herald_layer2_owned_addresses{`); n != 0 {
+		t.Errorf("owned addresses = %g after release, want 0", n)
+	}
+}
+
+// countNS drains what sniff has queued and counts the neighbor solicitations
+// for target in it.
+func countNS(sniff *packet.Conn, target netip.Addr) int {
+	_ = sniff.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	buf := make([]byte, maxFrame)
+	n := 0
+	for {
+		l, _, err := sniff.ReadFrom(buf)
+		if err != nil {
+			return n
+		}
+		f := buf[:l]
+		if l >= ethHeaderLen+ipv6HeaderLen+nsLen && binary.BigEndian.Uint16(f[12:14]) == etherTypeIPv6 && f[20] == icmpv6Proto && f[54] == typeNS {
+			if m, err := ndp.ParseMessage(f[ethHeaderLen+ipv6HeaderLen:]); err == nil && m.(*ndp.NeighborSolicitation).TargetAddress == target {
+				n++
+			}
+		}
+	}
+}
+
+// waitFor polls cond every 20 ms until it holds or timeout passes.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTakeoverMovesClientNeighbourEntriesToTheNewOwner(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1", "node2", "client")
+	n1, n2, client := lab.Host("node1"), lab.Host("node2"), lab.Host("client")
+	sp1 := startSpeaker(t, n1, "3,200ms")
+	sp2 := startSpeaker(t, n2, "3,200ms")
+
+	sp1.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+	// The client's kernel resolves both addresses; the echo requests go
+	// unanswered (nobody has the address assigned), which is not the point.
+	_, _ = client.Output("ping", "-c", "1", "-W", "0.2", labVIP4.String())
+	_, _ = client.Output("ping", "-6", "-c", "1", "-W", "0.2", labVIP6.String())
+	for _, vip := range []netip.Addr{labVIP4, labVIP6} {
+		if e := neigh(t, client, vip); e.LLAddr != n1.Spec.MAC {
+			t.Fatalf("before takeover: client entry for %s = %+v, want %s", vip, e, n1.Spec.MAC)
+		}
+	}
+
+	sp1.proc.Kill() // the old owner dies without a word
+	start := time.Now()
+	sp2.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+	for _, vip := range []netip.Addr{labVIP4, labVIP6} {
+		var e neighbour
+		if !waitFor(3*time.Second, func() bool { e = neigh(t, client, vip); return e.LLAddr == n2.Spec.MAC }) {
+			t.Fatalf("after takeover: client entry for %s = %+v, want %s", vip, e, n2.Spec.MAC)
+		}
+		t.Logf("client entry for %s moved to node2 within %v: %+v", vip, time.Since(start).Round(time.Millisecond), e)
+	}
+	wantAnswer(t, client, labVIP4, n2.Spec.MAC)
+	wantAnswer(t, client, labVIP6, n2.Spec.MAC)
+}
+
+// TestNUDProbesKeepTheClientEntryReachable shortens the client's neighbour
+// timers so its kernel re-confirms the entries every second or so with
+// unicast probes sent straight to the owner's MAC (ARP and NS): those must be
+// answered too, or the entry fails and traffic stalls.
+func TestNUDProbesKeepTheClientEntryReachable(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1", "client")
+	node, client := lab.Host("node1"), lab.Host("client")
+	for _, f := range []string{"ipv4", "ipv6"} {
+		if err := client.Run("sysctl", "-qw",
+			"net."+f+".neigh.eth0.base_reachable_time_ms=500",
+			"net."+f+".neigh.eth0.delay_first_probe_time=1",
+			"net."+f+".neigh.eth0.retrans_time_ms=200"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp := startSpeaker(t, node, "1,1s")
+	sp.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+
+	sniff, err := client.ListenPacket("eth0", netlab.EtherTypeAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sniff.Close()
+	probes := map[string]int{}
+	sniffed := make(chan struct{})
+	go func() {
+		defer close(sniffed)
+		buf := make([]byte, maxFrame)
+		for {
+			n, _, err := sniff.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			f := buf[:n]
+			if n < ethHeaderLen || f[0]&1 != 0 || string(f[0:6]) != string(node.MAC()) || string(f[6:12]) != string(client.MAC()) {
+				continue // only the client's unicast frames to the owner
+			}
+			switch {
+			case f[12] == 0x08 && f[13] == 0x06 && n >= 22 && f[21] == 1:
+				probes["ARP"]++
+			case f[12] == 0x86 && f[13] == 0xdd && n > 54 && f[20] == icmpv6Proto && f[54] == typeNS:
+				probes["NS"]++
+			}
+		}
+	}()
+
+	pings := []*netlab.Proc{}
+	for _, args := range [][]string{{"-i", "0.2", "-c", "25", labVIP4.String()}, {"-6", "-i", "0.2", "-c", "25", labVIP6.String()}} {
+		p, err := client.Start("ping", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pings = append(pings, p)
+	}
+	seen := map[netip.Addr][]string{}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, vip := range []netip.Addr{labVIP4, labVIP6} {
+			e := neigh(t, client, vip)
+			state := strings.Join(e.State, ",")
+			if s := seen[vip]; len(s) == 0 || s[len(s)-1] != state {
+				seen[vip] = append(s, state)
+			}
+			if (state == "FAILED" || state == "INCOMPLETE") && len(seen[vip]) > 1 {
+				t.Fatalf("client entry for %s went %s; states so far %v", vip, state, seen[vip])
+			}
+			if e.LLAddr != "" && e.LLAddr != node.Spec.MAC {
+				t.Fatalf("client entry for %s points at %s", vip, e.LLAddr)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, p := range pings {
+		p.Stop()
+	}
+	_ = sniff.Close()
+	<-sniffed
+	t.Logf("client entry states: %v; unicast probes to the owner: %v", seen, probes)
+	if probes["ARP"] == 0 || probes["NS"] == 0 {
+		t.Fatalf("the client sent no unicast NUD probe (%v): the test proves nothing", probes)
+	}
+	for _, vip := range []netip.Addr{labVIP4, labVIP6} {
+		if e := neigh(t, client, vip); e.LLAddr != node.Spec.MAC {
+			t.Errorf("client entry for %s at the end: %+v", vip, e)
+		}
+	}
+}
+
+func TestDuplicateAddressProbesAreAnswered(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1", "client")
+	node, client := lab.Host("node1"), lab.Host("client")
+	sp := startSpeaker(t, node, "1,1s")
+	sp.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+
+	// IPv6: the client tries to configure the address for itself; its DAD
+	// probe (from ::) is answered, so its kernel marks the address dadfailed.
+	if err := client.Run("sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Run("ip", "addr", "add", labVIP6.String()+"/64", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	type addrInfo struct {
+		Local     string `json:"local"`
+		DADFailed bool   `json:"dadfailed"`
+	}
+	var infos []struct {
+		AddrInfo []addrInfo `json:"addr_info"`
+	}
+	failed := waitFor(5*time.Second, func() bool {
+		out, err := client.Output("ip", "-j", "-6", "addr", "show", "dev", "eth0")
+		if err != nil || json.Unmarshal([]byte(out), &infos) != nil {
+			return false
+		}
+		for _, i := range infos {
+			for _, a := range i.AddrInfo {
+				if a.Local == labVIP6.String() && a.DADFailed {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if !failed {
+		t.Fatalf("client's DAD for %s did not fail: %+v", labVIP6, infos)
+	}
+
+	// IPv4: an address-conflict probe (RFC 5227, sender 0.0.0.0) gets the owner's MAC.
+	out, err := client.Output("arping", "-0", "-c", "1", "-w", "2", "-i", "eth0", "-r", labVIP4.String())
+	if err != nil || !strings.EqualFold(strings.TrimSpace(out), node.Spec.MAC) {
+		t.Fatalf("conflict probe for %s: %q, %v; want %s", labVIP4, out, err, node.Spec.MAC)
+	}
+}
+
+// TestRecoversAfterLinkDownUpAndInterfaceRecreation takes the node's link
+// away three ways; each time it returns, the owner must announce again by
+// itself (a burst the client sees) and answer ARP and NDP.
+func TestRecoversAfterLinkDownUpAndInterfaceRecreation(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1", "client")
+	node, client := lab.Host("node1"), lab.Host("client")
+	sp := startSpeaker(t, node, "3,200ms")
+	sp.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+	wantAnswer(t, client, labVIP4, node.Spec.MAC)
+	wantAnswer(t, client, labVIP6, node.Spec.MAC)
+
+	ip := func(ns string, args ...string) error {
+		out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("ip -n %s %s: %w: %s", ns, strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	steps := []struct {
+		name     string
+		down, up func() error
+	}{
+		{"carrier lost (switch port down)", func() error { return node.SetLink(false) }, func() error { return node.SetLink(true) }},
+		{"administratively down", func() error { return ip(node.NS, "link", "set", "eth0", "down") }, func() error { return ip(node.NS, "link", "set", "eth0", "up") }},
+		{"deleted and recreated", func() error { return ip(node.NS, "link", "del", "eth0") }, func() error {
+			for _, args := range [][]string{
+				{node.NS, "link", "add", "eth0", "address", node.Spec.MAC, "type", "veth", "peer", "name", node.Spec.Name, "netns", lab.LAN},
+				{lab.LAN, "link", "set", node.Spec.Name, "master", "br0", "up"},
+				{node.NS, "addr", "add", node.Spec.V4.String(), "dev", "eth0"},
+				{node.NS, "addr", "add", node.Spec.V6.String(), "dev", "eth0", "nodad"},
+				{node.NS, "link", "set", "eth0", "up"},
+			} {
+				if err := ip(args[0], args[1:]...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+	for _, st := range steps {
+		before := sp.metric(`herald_layer2_announcements_sent_total{family="ipv4",kind="link_up"`) +
+			sp.metric(`herald_layer2_announcements_sent_total{family="ipv6",kind="link_up"`)
+		if err := st.down(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		sniff, err := client.ListenPacket("eth0", netlab.EtherTypeAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := st.up(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		garp, na := waitAnnouncements(t, sniff, node.MAC(), 3*time.Second)
+		_ = sniff.Close()
+		if !garp || !na {
+			t.Fatalf("%s: after the link returned the client saw gratuitous ARP %v, unsolicited NA %v", st.name, garp, na)
+		}
+		t.Logf("%s: announcements seen %v after link-up", st.name, time.Since(start).Round(time.Millisecond))
+		wantAnswer(t, client, labVIP4, node.Spec.MAC)
+		wantAnswer(t, client, labVIP6, node.Spec.MAC)
+		after := sp.metric(`herald_layer2_announcements_sent_total{family="ipv4",kind="link_up"`) +
+			sp.metric(`herald_layer2_announcements_sent_total{family="ipv6",kind="link_up"`)
+		if after <= before {
+			t.Errorf("%s: link_up announcements %g → %g", st.name, before, after)
+		}
+	}
+}
+
+// waitAnnouncements reads sniff until it has seen both a gratuitous ARP for
+// labVIP4 and an unsolicited NA for labVIP6 from mac, or timeout.
+func waitAnnouncements(t *testing.T, sniff *packet.Conn, mac net.HardwareAddr, timeout time.Duration) (garp, na bool) {
+	t.Helper()
+	_ = sniff.SetReadDeadline(time.Now().Add(timeout))
+	buf := make([]byte, maxFrame)
+	for !garp || !na {
+		n, _, err := sniff.ReadFrom(buf)
+		if err != nil {
+			return garp, na
+		}
+		garp = garp || isGratuitousARP(buf[:n], mac, labVIP4)
+		na = na || isUnsolicitedNA(buf[:n], mac, labVIP6)
+	}
+	return garp, na
+}
+
+func isGratuitousARP(f []byte, mac net.HardwareAddr, addr netip.Addr) bool {
+	var p arp.Packet
+	return len(f) >= ethHeaderLen+arpLen && binary.BigEndian.Uint16(f[12:14]) == etherTypeARP &&
+		p.UnmarshalBinary(f[ethHeaderLen:]) == nil && p.Operation == arp.OperationRequest &&
+		bytes.Equal(p.SenderHardwareAddr, mac) && p.SenderIP == addr && p.TargetIP == addr
+}
+
+func isUnsolicitedNA(f []byte, mac net.HardwareAddr, addr netip.Addr) bool {
+	if len(f) < ethHeaderLen+ipv6HeaderLen+naLen || binary.BigEndian.Uint16(f[12:14]) != etherTypeIPv6 ||
+		!bytes.Equal(f[6:12], mac) || f[20] != icmpv6Proto || f[54] != typeNA {
+		return false
+	}
+	m, err := ndp.ParseMessage(f[ethHeaderLen+ipv6HeaderLen:])
+	na, ok := m.(*ndp.NeighborAdvertisement)
+	return err == nil && ok && !na.Solicited && na.Override && na.TargetAddress == addr
+}
+
+// TestMalformedFramesAreCountedAndDropped blasts broken and random ARP and
+// NDP frames at the owner from the client: it must count them, drop them, and
+// keep answering.
+func TestMalformedFramesAreCountedAndDropped(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1", "client")
+	node, client := lab.Host("node1"), lab.Host("client")
+	sp := startSpeaker(t, node, "1,1s")
+	sp.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+	raw, err := client.ListenPacket("eth0", netlab.EtherTypeAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+
+	cmac, nmac := client.MAC(), node.MAC()
+	goodNS := nsFrame{srcMAC: cmac, dstMAC: nmac, src: client.Addr6(), dst: labVIP6, target: labVIP6, sourceLLA: cmac}
+	var frames [][]byte
+	// Hand-made breakage first: each passes the kernel filter and is invalid.
+	arpReq := arpRequest(t, cmac, client.Addr4(), labVIP4)
+	frames = append(frames,
+		arpReq[:30], // truncated
+		func() []byte { b := bytes.Clone(arpReq); b[ethHeaderLen+4] = 16; return b }(),   // hardware address length 16
+		func() []byte { b := bytes.Clone(arpReq); b[ethHeaderLen+1] = 6; return b }(),    // hardware type 6
+		func() []byte { b := goodNS.bytes(t); b[len(b)-1] ^= 0xff; return b }(),          // bad checksum
+		func() []byte { f := goodNS; f.hopLimit = 64; return f.bytes(t) }(),              // hop limit 64
+		func() []byte { b := goodNS.bytes(t); b[len(b)-7] = 0; return fixChecksum(b) }(), // zero-length option
+		func() []byte { // NS cut short inside a consistent IPv6 header
+			b := goodNS.bytes(t)[:70]
+			binary.BigEndian.PutUint16(b[ethHeaderLen+4:], 70-ethHeaderLen-ipv6HeaderLen)
+			return b
+		}(),
+	)
+	// Then random bodies behind headers that pass the filter.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		b := make([]byte, 22+rnd.IntN(80))
+		for i := range b {
+			b[i] = byte(rnd.Uint32())
+		}
+		putEthernet(b, broadcastMAC, cmac, etherTypeARP)
+		b[ethHeaderLen+6], b[ethHeaderLen+7] = 0, 1 // a request
+		frames = append(frames, b)
+		v := make([]byte, 55+rnd.IntN(120))
+		for i := range v {
+			v[i] = byte(rnd.Uint32())
+		}
+		putEthernet(v, nmac, cmac, etherTypeIPv6)
+		v[ethHeaderLen], v[ethHeaderLen+6], v[ethHeaderLen+7], v[54] = 0x60, icmpv6Proto, 255, typeNS
+		// A consistent payload length: the lab's bridge, like a snooping
+		// switch, drops IPv6 frames whose header does not add up.
+		binary.BigEndian.PutUint16(v[ethHeaderLen+4:], uint16(len(v)-ethHeaderLen-ipv6HeaderLen))
+		frames = append(frames, v)
+	}
+	for _, f := range frames {
+		if _, err := raw.WriteTo(f, &packet.Addr{HardwareAddr: net.HardwareAddr(f[0:6])}); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+
+	wantAnswer(t, client, labVIP4, node.Spec.MAC)
+	wantAnswer(t, client, labVIP6, node.Spec.MAC)
+	m4 := sp.metric(`herald_layer2_malformed_frames_total{family="ipv4"`)
+	m6 := sp.metric(`herald_layer2_malformed_frames_total{family="ipv6"`)
+	t.Logf("malformed frames counted: ipv4 %g, ipv6 %g (of %d sent)", m4, m6, len(frames))
+	if m4 < 3 || m6 < 4 {
+		t.Errorf("malformed frames counted: ipv4 %g, ipv6 %g; want at least the hand-made ones (3 and 4)", m4, m6)
+	}
+}
+
+// TestBackfillingIPv6LeavesIPv4AnsweringUninterrupted: a Service gains its
+// IPv6 address while clients are resolving the IPv4 one.
+func TestBackfillingIPv6LeavesIPv4AnsweringUninterrupted(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1", "client")
+	node, client := lab.Host("node1"), lab.Host("client")
+	sp := startSpeaker(t, node, "3,100ms")
+	sp.set(pair(labVIP4, "eth0"))
+	wantAnswer(t, client, labVIP4, node.Spec.MAC)
+	time.Sleep(300 * time.Millisecond) // let the takeover burst finish
+
+	pinger, err := client.Start("arping", "-c", "40", "-W", "0.05", "-w", "10", "-i", "eth0", labVIP4.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	sp.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+	wantAnswer(t, client, labVIP6, node.Spec.MAC)
+	sp.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0")) // unchanged: nothing happens
+	<-pinger.Done()
+	out := pinger.Output()
+	if pinger.Err() != nil || !strings.Contains(out, "40 packets transmitted, 40 packets received") {
+		t.Fatalf("IPv4 answering was interrupted: %v\n%s", pinger.Err(), out)
+	}
+	if n := sp.metric(`herald_layer2_announcements_sent_total{family="ipv4",kind="takeover"`); n != 3 {
+		t.Errorf("IPv4 takeover announcements = %g, want 3: the unchanged address was re-announced", n)
+	}
+	if n := sp.metric(`herald_layer2_announcements_sent_total{family="ipv6",kind="takeover"`); n != 3 {
+		t.Errorf("IPv6 takeover announcements = %g, want 3", n)
+	}
+}
+
+func TestDefaultInterfacesPrefersTheSubnetAndSkipsNonARPInterfaces(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1")
+	node := lab.Host("node1")
+	for _, args := range [][]string{
+		// NOARP, like kube-ipvs0 (a dummy, but this kernel may lack the module).
+		{"link", "add", "na0", "type", "veth", "peer", "name", "na1"},
+		{"link", "set", "na0", "arp", "off", "up"},
+		{"addr", "add", "198.51.100.1/24", "dev", "na0"},
+		{"link", "add", "vx", "type", "veth", "peer", "name", "vy"},
+		{"addr", "add", "10.9.0.1/24", "dev", "vx"},
+		{"addr", "add", "10.9.1.1/32", "dev", "vx"},
+		{"link", "set", "vx", "up"},
+		{"link", "set", "vy", "up"},
+	} {
+		if err := node.Run("ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allUp := []string{"eth0", "vx", "vy"} // na1 stays down
+	for _, tt := range []struct {
+		addr string
+		want []string
+	}{
+		{"192.0.2.50", []string{"eth0"}},
+		{"2001:db8:100::50", []string{"eth0"}},
+		{"10.9.0.7", []string{"vx"}},
+		{"10.9.1.1", allUp},     // a host address is not a subnet
+		{"198.51.100.7", allUp}, // only on a NOARP interface
+		{"203.0.113.1", allUp},
+	} {
+		var got []string
+		err := node.Do(func() (err error) {
+			got, err = DefaultInterfaces(netip.MustParseAddr(tt.addr))
+			return err
+		})
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("DefaultInterfaces(%s) = %v, %v; want %v", tt.addr, got, err, tt.want)
+		}
+	}
+}
