@@ -15,15 +15,42 @@ type run struct{ first, last u128 }
 // it never contains them, and two runs separated only by such addresses are
 // one run. Pools with avoidBuggyIPs search this view, so skipping the buggy
 // addresses of thousands of full /24s is still one lookup, not one per /24.
+//
+// The tree holds pointers so that growing or shrinking a run at either end
+// edits it in place instead of costing another descent: that keeps the
+// order, because runs never touch, and it is the common case (lowest free
+// first extends the run before it).
 type runSet struct {
-	t         *btree.BTreeG[run]
+	t         *btree.BTreeG[*run]
 	skipBuggy bool
+	pivot     run    // search key, reused so lookups do not allocate
+	spare     []*run // deleted runs, reused so churn does not allocate
+}
+
+// newRun returns a run for [first, last], recycled when possible.
+func (s *runSet) newRun(first, last u128) *run {
+	if n := len(s.spare); n > 0 {
+		r := s.spare[n-1]
+		s.spare = s.spare[:n-1]
+		*r = run{first: first, last: last}
+		return r
+	}
+	return &run{first: first, last: last}
+}
+
+// delete removes r from the tree and keeps it for reuse; a handful is
+// plenty, since each add or remove creates at most one run.
+func (s *runSet) delete(r *run) {
+	s.t.Delete(r)
+	if len(s.spare) < 8 {
+		s.spare = append(s.spare, r)
+	}
 }
 
 func newRunSet(skipBuggy bool) *runSet {
 	// Degree 32 keeps nodes around a few cache lines; the value is not
 	// critical.
-	return &runSet{t: btree.NewG(32, func(a, b run) bool { return a.first.less(b.first) }), skipBuggy: skipBuggy}
+	return &runSet{t: btree.NewG(32, func(a, b *run) bool { return a.first.less(b.first) }), skipBuggy: skipBuggy}
 }
 
 // skip moves u to the first address at or above it that the set considers.
@@ -53,22 +80,24 @@ func (s *runSet) before(u u128) u128 {
 	return p
 }
 
-// floor returns the run with the greatest first <= u.
-func (s *runSet) floor(u u128) (r run, ok bool) {
-	s.t.DescendLessOrEqual(run{first: u}, func(it run) bool {
-		r, ok = it, true
+// floor returns the run with the greatest first <= u, or nil.
+func (s *runSet) floor(u u128) (r *run) {
+	s.pivot.first = u
+	s.t.DescendLessOrEqual(&s.pivot, func(it *run) bool {
+		r = it
 		return false
 	})
-	return r, ok
+	return r
 }
 
-// ceil returns the run with the least first >= u.
-func (s *runSet) ceil(u u128) (r run, ok bool) {
-	s.t.AscendGreaterOrEqual(run{first: u}, func(it run) bool {
-		r, ok = it, true
+// ceil returns the run with the least first >= u, or nil.
+func (s *runSet) ceil(u u128) (r *run) {
+	s.pivot.first = u
+	s.t.AscendGreaterOrEqual(&s.pivot, func(it *run) bool {
+		r = it
 		return false
 	})
-	return r, ok
+	return r
 }
 
 // lowestFree returns the lowest address in [lo, hi] the set considers and
@@ -78,7 +107,7 @@ func (s *runSet) lowestFree(lo, hi u128) (u128, bool) {
 	if hi.less(c) {
 		return u128{}, false
 	}
-	if r, ok := s.floor(c); ok && !r.last.less(c) {
+	if r := s.floor(c); r != nil && !r.last.less(c) {
 		// Runs never touch, so the first considered address after a run is
 		// free.
 		n, ok := s.after(r.last)
@@ -99,37 +128,72 @@ func (s *runSet) adjacent(a, b u128) bool {
 
 // add inserts u, which the set considers and does not contain.
 func (s *runSet) add(u u128) {
-	left, hasLeft := s.floor(u)
-	hasLeft = hasLeft && s.adjacent(left.last, u)
-	right, hasRight := s.ceil(u)
-	hasRight = hasRight && s.adjacent(u, right.first)
+	left := s.floor(u)
+	if left != nil && !s.adjacent(left.last, u) {
+		left = nil
+	}
+	right := s.ceil(u)
+	if right != nil && !s.adjacent(u, right.first) {
+		right = nil
+	}
 	switch {
-	case hasLeft && hasRight:
-		s.t.Delete(right)
-		s.t.ReplaceOrInsert(run{first: left.first, last: right.last})
-	case hasLeft:
-		s.t.ReplaceOrInsert(run{first: left.first, last: u})
-	case hasRight:
-		s.t.Delete(right)
-		s.t.ReplaceOrInsert(run{first: u, last: right.last})
+	case left != nil && right != nil:
+		left.last = right.last
+		s.delete(right)
+	case left != nil:
+		left.last = u
+	case right != nil:
+		right.first = u
 	default:
-		s.t.ReplaceOrInsert(run{first: u, last: u})
+		s.t.ReplaceOrInsert(s.newRun(u, u))
 	}
 }
 
 // remove deletes u, which the set contains.
 func (s *runSet) remove(u u128) {
-	r, _ := s.floor(u)
-	if r.first == u {
-		s.t.Delete(r)
-	} else {
-		// Same first: replaces r in place.
-		s.t.ReplaceOrInsert(run{first: r.first, last: s.before(u)})
+	r := s.floor(u)
+	switch {
+	case r.first == u && r.last == u:
+		s.delete(r)
+	case r.first == u:
+		r.first, _ = s.after(u)
+	case r.last == u:
+		r.last = s.before(u)
+	default:
+		next, _ := s.after(u)
+		tail := s.newRun(next, r.last)
+		r.last = s.before(u)
+		s.t.ReplaceOrInsert(tail)
 	}
-	if r.last != u {
-		n, _ := s.after(u)
-		s.t.ReplaceOrInsert(run{first: n, last: r.last})
+}
+
+// withoutBuggy returns the skipBuggy view of a plain IPv4 set, in one pass
+// over its runs.
+func (s *runSet) withoutBuggy() *runSet {
+	g := newRunSet(true)
+	var cur run
+	has := false
+	s.t.Ascend(func(r *run) bool {
+		first := nextGood(r.first)
+		if r.last.less(first) {
+			return true // only buggy addresses
+		}
+		// first <= r.last is good, so prevGood cannot go below it.
+		last := prevGood(r.last)
+		if has && g.adjacent(cur.last, first) {
+			cur.last = last
+			return true
+		}
+		if has {
+			g.t.ReplaceOrInsert(&run{first: cur.first, last: cur.last})
+		}
+		cur, has = run{first: first, last: last}, true
+		return true
+	})
+	if has {
+		g.t.ReplaceOrInsert(&cur)
 	}
+	return g
 }
 
 // contains reports whether u is in the set.
@@ -137,8 +201,8 @@ func (s *runSet) contains(u u128) bool {
 	if s.skipBuggy && buggy(u) {
 		return false
 	}
-	r, ok := s.floor(u)
-	return ok && !r.last.less(u)
+	r := s.floor(u)
+	return r != nil && !r.last.less(u)
 }
 
 // countIn returns how many addresses of [lo, hi] the set holds, counting
@@ -147,7 +211,7 @@ func (s *runSet) contains(u u128) bool {
 // for allocation.
 func (s *runSet) countIn(lo, hi u128) uint64 {
 	var n uint64
-	add := func(r run) {
+	add := func(r *run) {
 		a, b := r.first, r.last
 		if a.less(lo) {
 			a = lo
@@ -163,10 +227,11 @@ func (s *runSet) countIn(lo, hi u128) uint64 {
 			n -= buggyIn(a, b)
 		}
 	}
-	if r, ok := s.floor(lo); ok && r.first.less(lo) {
+	if r := s.floor(lo); r != nil && r.first.less(lo) {
 		add(r)
 	}
-	s.t.AscendGreaterOrEqual(run{first: lo}, func(r run) bool {
+	s.pivot.first = lo
+	s.t.AscendGreaterOrEqual(&s.pivot, func(r *run) bool {
 		if hi.less(r.first) {
 			return false
 		}

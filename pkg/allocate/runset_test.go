@@ -2,6 +2,7 @@ package allocate
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -18,6 +19,9 @@ func TestRunSetMatchesABitmap(t *testing.T) {
 		// crosses several /24s.
 		size := rapid.SampledFrom([]int{12, 40, 600}).Draw(t, "size")
 		s := newRunSet(skip)
+		// When s is plain, glued follows its non-buggy addresses, to check
+		// withoutBuggy against incremental maintenance.
+		glued := newRunSet(true)
 		in := make([]bool, size)
 		considered := func(i int) bool { return !skip || !buggy(u64(uint64(base+i))) }
 		t.Repeat(map[string]func(*rapid.T){
@@ -27,6 +31,9 @@ func TestRunSetMatchesABitmap(t *testing.T) {
 					t.Skip()
 				}
 				s.add(u64(uint64(base + i)))
+				if !buggy(u64(uint64(base + i))) {
+					glued.add(u64(uint64(base + i)))
+				}
 				in[i] = true
 			},
 			"remove": func(t *rapid.T) {
@@ -35,6 +42,9 @@ func TestRunSetMatchesABitmap(t *testing.T) {
 					t.Skip()
 				}
 				s.remove(u64(uint64(base + i)))
+				if !buggy(u64(uint64(base + i))) {
+					glued.remove(u64(uint64(base + i)))
+				}
 				in[i] = false
 			},
 			"": func(t *rapid.T) {
@@ -76,9 +86,20 @@ func TestRunSetMatchesABitmap(t *testing.T) {
 				if s.len() != runs {
 					t.Fatalf("%d runs stored, want %d", s.len(), runs)
 				}
+				if !skip {
+					if got, want := runsOf(s.withoutBuggy()), runsOf(glued); !slices.Equal(got, want) {
+						t.Fatalf("withoutBuggy() = %v, want %v", got, want)
+					}
+				}
 			},
 		})
 	})
+}
+
+func runsOf(s *runSet) []run {
+	var out []run
+	s.t.Ascend(func(r *run) bool { out = append(out, *r); return true })
+	return out
 }
 
 func TestRunSetHandlesTheEdgesOfTheAddressSpace(t *testing.T) {

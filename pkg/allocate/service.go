@@ -3,9 +3,7 @@ package allocate
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 	"strings"
 )
 
@@ -43,18 +41,6 @@ type Service struct {
 	// shares with Cluster, Local with Local selecting the same pods, as in
 	// MetalLB.
 	BackendKey string
-}
-
-// clone copies svc so that the allocator never aliases the caller's slices
-// and maps.
-func (svc *Service) clone() Service {
-	c := *svc
-	c.Labels = maps.Clone(svc.Labels)
-	c.NamespaceLabels = maps.Clone(svc.NamespaceLabels)
-	c.Families = slices.Clone(svc.Families)
-	c.Requested = slices.Clone(svc.Requested)
-	c.Ports = slices.Clone(svc.Ports)
-	return c
 }
 
 // normalize fills in defaults the caller may leave out.
