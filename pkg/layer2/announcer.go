@@ -198,7 +198,7 @@ func (a *Announcer) Set(desired map[netip.Addr][]string) error {
 }
 
 // Close stops answering everything, leaves the multicast groups and waits
-// for the Announcer's goroutines.
+// for the Announcer's goroutines and sockets to be gone.
 func (a *Announcer) Close() error {
 	a.mu.Lock()
 	if a.closed {
@@ -407,7 +407,7 @@ func (a *Announcer) closeWorld(l *link) {
 // serve answers the requests one responder reads, until it is closed.
 func (a *Announcer) serve(l *link, r *responder) {
 	defer a.wg.Done()
-	defer close(r.done)
+	defer r.conn.Close()
 	answer := answerARP
 	if r.fam == ipv6 {
 		answer = answerNS

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
@@ -37,7 +38,6 @@ type responder struct {
 	conn   *packet.Conn
 	mac    net.HardwareAddr
 	closed atomic.Bool
-	done   chan struct{} // closed when the serving goroutine has returned
 }
 
 func openResponder(fam family, index int, mac net.HardwareAddr) (*responder, error) {
@@ -50,7 +50,7 @@ func openResponder(fam family, index int, mac net.HardwareAddr) (*responder, err
 	if err != nil {
 		return nil, fmt.Errorf("open %s packet socket: %w", fam, err)
 	}
-	return &responder{fam: fam, conn: c, mac: mac, done: make(chan struct{})}, nil
+	return &responder{fam: fam, conn: c, mac: mac}, nil
 }
 
 func (r *responder) send(frame []byte) error {
@@ -59,11 +59,15 @@ func (r *responder) send(frame []byte) error {
 	return err
 }
 
+// close stops the responder without waiting: it wakes the serving goroutine,
+// which closes the socket itself. Closing an AF_PACKET socket waits for an
+// RCU grace period in the kernel (synchronize_net, 4–16 ms here), which must
+// not stall Set.
 func (r *responder) close() {
 	if r == nil || r.closed.Swap(true) {
 		return
 	}
-	_ = r.conn.Close()
+	_ = r.conn.SetReadDeadline(time.Unix(1, 0))
 }
 
 // membership holds the IPv6 solicited-node groups of the owned addresses on
