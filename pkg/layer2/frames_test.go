@@ -321,3 +321,20 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+func TestSetAfterCloseFails(t *testing.T) {
+	// Neither call touches an interface: safe outside a lab namespace.
+	a := New(Options{})
+	if err := a.Set(nil); err != nil {
+		t.Fatalf("Set(nil) = %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Set(nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close = %v, want ErrClosed", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}

@@ -31,8 +31,9 @@ import (
 // commands on stdin and answers on stdout with lines starting with "@".
 
 const (
-	helperEnv = "HERALD_LAYER2_HELPER"
-	burstEnv  = "HERALD_LAYER2_BURST" // "count,interval", e.g. "3,200ms"
+	helperEnv  = "HERALD_LAYER2_HELPER"
+	burstEnv   = "HERALD_LAYER2_BURST"   // "count,interval", e.g. "3,200ms"
+	refreshEnv = "HERALD_LAYER2_REFRESH" // a duration
 )
 
 // TestHelperAnnouncer is not a test: it is the announcer process of the lab
@@ -48,6 +49,7 @@ func TestHelperAnnouncer(t *testing.T) {
 //
 //	set ADDR=IF[,IF...] ...   Set exactly these pairs ("set" alone: none) → @ok or @err MSG
 //	metrics                   → @m SERIES VALUE lines, then @ok
+//	bench N                   time Set in-process (see below) → @m lines, then @ok
 //	close                     Close → @ok, then exit
 func runHelper(in io.Reader, out io.Writer) int {
 	opts := Options{
@@ -59,6 +61,7 @@ func runHelper(in io.Reader, out io.Writer) int {
 		opts.BurstCount, _ = strconv.Atoi(n)
 		opts.BurstInterval, _ = time.ParseDuration(d)
 	}
+	opts.RefreshInterval, _ = time.ParseDuration(os.Getenv(refreshEnv))
 	a := New(opts)
 	reply := func(format string, args ...any) { fmt.Fprintf(out, "@"+format+"\n", args...) }
 	sc := bufio.NewScanner(in)
@@ -96,6 +99,36 @@ func runHelper(in io.Reader, out io.Writer) int {
 				}
 			}
 			reply("ok")
+		case "bench":
+			// bench N: Set N new addresses at once (a mass takeover), then
+			// time Set with that same input, in this process.
+			n, _ := strconv.Atoi(fields[1])
+			desired := map[netip.Addr][]string{}
+			base := netip.MustParseAddr("2001:db8:100::2:0")
+			for i := range n {
+				if i%2 == 0 {
+					desired[netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})] = []string{"eth0"}
+				} else {
+					desired[base] = []string{"eth0"}
+					base = base.Next()
+				}
+			}
+			start := time.Now()
+			err := a.Set(desired)
+			takeover := time.Since(start)
+			r := testing.Benchmark(func(b *testing.B) {
+				for b.Loop() {
+					_ = a.Set(desired)
+				}
+			})
+			if err != nil {
+				reply("err %v", err)
+				continue
+			}
+			reply("m takeover-ns %d", takeover.Nanoseconds())
+			reply("m unchanged-ns %d", r.NsPerOp())
+			reply("m unchanged-allocs %d", r.AllocsPerOp())
+			reply("ok")
 		case "close":
 			_ = a.Close()
 			reply("ok")
@@ -130,10 +163,12 @@ type speaker struct {
 	lines chan string
 }
 
-func startSpeaker(t testing.TB, h *netlab.Host, burst string) *speaker {
+// startSpeaker starts an announcer process in h's namespace; env adds
+// settings such as refreshEnv+"=1s".
+func startSpeaker(t testing.TB, h *netlab.Host, burst string, env ...string) *speaker {
 	t.Helper()
 	cmd := h.Command(os.Args[0], "-test.run=^TestHelperAnnouncer$")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", burstEnv+"="+burst)
+	cmd.Env = append(append(os.Environ(), helperEnv+"=1", burstEnv+"="+burst), env...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +193,9 @@ func startSpeaker(t testing.TB, h *netlab.Host, burst string) *speaker {
 		_ = in.Close()
 		p.Stop()
 		_ = pw.Close()
+		if strings.Contains(p.Output(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector fired in the announcer process on %s", h.Spec.Name)
+		}
 		if t.Failed() {
 			t.Logf("announcer log on %s:\n%s", h.Spec.Name, p.Output())
 		}

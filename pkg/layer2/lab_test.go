@@ -143,6 +143,17 @@ func TestOwnerAnswersARPAndNDPWithItsMACUntilDropped(t *testing.T) {
 	if n := sp.metric(`herald_layer2_owned_addresses{`); n != 0 {
 		t.Errorf("owned addresses = %g after release, want 0", n)
 	}
+
+	// Close stops everything, like a release.
+	sp.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+	wantAnswer(t, client, labVIP4, node.Spec.MAC)
+	if _, err := sp.do("close"); err != nil {
+		t.Fatal(err)
+	}
+	wantNoAnswer(t, client, labVIP4)
+	if maddr, _ := node.Output("ip", "-6", "maddr", "show", "dev", "eth0"); strings.Contains(maddr, "ff02::1:ff00:10") {
+		t.Errorf("solicited-node group still joined after Close:\n%s", maddr)
+	}
 }
 
 // countNS drains what sniff has queued and counts the neighbor solicitations
@@ -592,6 +603,61 @@ func TestDefaultInterfacesPrefersTheSubnetAndSkipsNonARPInterfaces(t *testing.T)
 		})
 		if err != nil || !slices.Equal(got, tt.want) {
 			t.Errorf("DefaultInterfaces(%s) = %v, %v; want %v", tt.addr, got, err, tt.want)
+		}
+	}
+}
+
+func TestPairsOnAMissingInterfaceAreServedOnceItAppears(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1", "client")
+	node, client := lab.Host("node1"), lab.Host("client")
+	sp := startSpeaker(t, node, "3,200ms")
+	if _, err := sp.do("set " + pair(labVIP4, "eth1") + " " + pair(labVIP6, "eth1")); err == nil || !strings.Contains(err.Error(), "eth1") {
+		t.Fatalf("Set on a missing interface: %v, want an error naming it", err)
+	}
+
+	// A second port of node1 on the LAN appears, e.g. a VLAN or bond created late.
+	const mac = "02:00:00:00:00:21"
+	sniff, err := client.ListenPacket("eth0", netlab.EtherTypeAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sniff.Close()
+	for _, args := range [][]string{
+		{node.NS, "link", "add", "eth1", "address", mac, "type", "veth", "peer", "name", "node1b", "netns", lab.LAN},
+		{lab.LAN, "link", "set", "node1b", "master", "br0", "up"},
+		{node.NS, "link", "set", "eth1", "up"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", args[0]}, args[1:]...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	if garp, na := waitAnnouncements(t, sniff, net.HardwareAddr{2, 0, 0, 0, 0, 0x21}, 3*time.Second); !garp || !na {
+		t.Fatalf("when eth1 appeared the client saw gratuitous ARP %v, unsolicited NA %v", garp, na)
+	}
+	wantAnswer(t, client, labVIP4, mac)
+	wantAnswer(t, client, labVIP6, mac)
+}
+
+func TestRefreshReannouncesPeriodically(t *testing.T) {
+	t.Parallel()
+	lab := newLab(t, "node1", "client")
+	node, client := lab.Host("node1"), lab.Host("client")
+	sp := startSpeaker(t, node, "1,1s", refreshEnv+"=200ms")
+	sp.set(pair(labVIP4, "eth0"), pair(labVIP6, "eth0"))
+	time.Sleep(100 * time.Millisecond) // past the takeover announcement
+	sniff, err := client.ListenPacket("eth0", netlab.EtherTypeAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sniff.Close()
+	if garp, na := waitAnnouncements(t, sniff, node.MAC(), time.Second); !garp || !na {
+		t.Fatalf("no refresh within 1 s: gratuitous ARP %v, unsolicited NA %v", garp, na)
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, f := range []string{"ipv4", "ipv6"} {
+		if n := sp.metric(`herald_layer2_announcements_sent_total{family="` + f + `",kind="refresh"`); n < 2 {
+			t.Errorf("%s refresh announcements = %g after 0.6 s at 200 ms, want ≥ 2", f, n)
 		}
 	}
 }
