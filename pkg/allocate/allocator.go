@@ -36,15 +36,16 @@ type Allocator struct {
 
 // holding is what the allocator knows about one Service.
 type holding struct {
-	svc   Service // the last Service whose decision was committed
-	pool  string  // pool the addresses are held from
+	// svc is the Service as of the last committed decision (Assign without
+	// Err, or Restore): what the addresses were obtained for. Its Pool is
+	// the pin they were obtained under, so a held address outside the
+	// pinned pool moves only when the pin changed since (the Service asked
+	// for another pool), never because the pool shrank (the caller decides
+	// that).
+	svc   Service
+	pool  string // pool the addresses are held from
 	addrs [2]netip.Addr
-	// pinnedAt is the pinned pool the addresses were obtained under. A held
-	// address outside the pinned pool is moved only when the pin changed
-	// since (the Service asked for another pool), never because the pool
-	// shrank (the caller decides that).
-	pinnedAt string
-	fams     [2]Family // backs svc.Families, saving an allocation
+	fams  [2]Family // backs svc.Families, saving an allocation
 }
 
 // setService stores a copy of svc, reusing what the previous copy already
@@ -210,7 +211,7 @@ func (a *Allocator) decide(svc *Service, h *holding) decision {
 	var held [2]netip.Addr
 	var heldPool, pinnedAt string
 	if h != nil {
-		held, heldPool, pinnedAt = h.addrs, h.pool, h.pinnedAt
+		held, heldPool, pinnedAt = h.addrs, h.pool, h.svc.Pool
 	}
 	refuse := func(kind error, wish []Family, msg string) decision {
 		return decision{keep: true, wish: wish, reason: msg, err: &allocError{key: svc.Key, msg: msg, kind: kind}}
@@ -373,7 +374,7 @@ func (a *Allocator) decide(svc *Service, h *holding) decision {
 // apply commits d and reports it.
 func (a *Allocator) apply(svc *Service, h *holding, d decision) Result {
 	if h == nil {
-		h = &holding{pinnedAt: svc.Pool}
+		h = &holding{}
 		if d.keep {
 			h.setService(svc)
 		}
@@ -407,7 +408,7 @@ func (a *Allocator) apply(svc *Service, h *holding, d decision) Result {
 			}
 		}
 		h.setService(svc)
-		h.pool, h.addrs, h.pinnedAt = d.pool, d.addrs, svc.Pool
+		h.pool, h.addrs = d.pool, d.addrs
 		if !h.holds() {
 			h.pool = ""
 		}
@@ -480,10 +481,13 @@ func (a *Allocator) Release(key string) []netip.Addr {
 // ErrInvalidService (an unusable address, or two of one family).
 func (a *Allocator) Restore(svc Service, addrs []netip.Addr) error {
 	svc.normalize()
+	if svc.Key == "" {
+		return fmt.Errorf("cannot restore %v for a Service without a key: %w", addrs, ErrInvalidService)
+	}
 	if a.svcs[svc.Key] != nil {
 		a.Release(svc.Key)
 	}
-	h := &holding{pinnedAt: svc.Pool}
+	h := &holding{}
 	h.setService(&svc)
 	a.svcs[svc.Key] = h
 	var errs []error
@@ -528,8 +532,9 @@ func (a *Allocator) Restore(svc Service, addrs []netip.Addr) error {
 	return errors.Join(errs...)
 }
 
-// Holding returns the pool and the addresses (in ipFamilies order) a
-// Service holds; "" and nil when it holds none.
+// Holding returns the pool and the addresses a Service holds, in the
+// ipFamilies order of the Service they were obtained for; "" and nil when it
+// holds none.
 func (a *Allocator) Holding(key string) (pool string, addrs []netip.Addr) {
 	h := a.svcs[key]
 	if h == nil || !h.holds() {
