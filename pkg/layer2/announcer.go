@@ -33,8 +33,8 @@ type Options struct {
 	Logger *slog.Logger
 	// A newly owned (address, interface) pair, or every pair of an interface
 	// that comes back up, is announced BurstCount times, BurstInterval apart
-	// (default 3 and 1 s: three announcements over two seconds). The first
-	// one is on the wire before Set returns.
+	// (zero values: 3 and 1 s, three announcements over two seconds). The
+	// first one is on the wire before Set returns.
 	BurstCount    int
 	BurstInterval time.Duration
 	// RefreshInterval re-announces every owned pair periodically; 0 disables.
@@ -162,7 +162,7 @@ func (a *Announcer) Set(desired map[netip.Addr][]string) error {
 	for name, addrs := range want {
 		l := a.links[name]
 		if l == nil {
-			l = &link{name: name, addrs: map[netip.Addr]context.CancelFunc{}}
+			l = newLink(name)
 			a.links[name] = l
 		}
 		var added []netip.Addr
@@ -248,6 +248,12 @@ func normalize(desired map[netip.Addr][]string) (map[string]addrSet, []error) {
 		}
 	}
 	return want, errs
+}
+
+func newLink(name string) *link {
+	l := &link{name: name, addrs: map[netip.Addr]context.CancelFunc{}}
+	l.publish()
+	return l
 }
 
 func (l *link) publish() {
