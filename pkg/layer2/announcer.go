@@ -129,7 +129,8 @@ func New(opts Options) *Announcer {
 //
 // Invalid entries and interfaces that cannot be served right now (missing,
 // no Ethernet address) are reported in the error; everything else is still
-// applied, and pairs on a missing interface are served as soon as it appears.
+// applied, and pairs on such an interface are served as soon as it appears
+// or changes (netlink events, and a check every 5 s).
 func (a *Announcer) Set(desired map[netip.Addr][]string) error {
 	want, errs := normalize(desired)
 
@@ -179,7 +180,7 @@ func (a *Announcer) Set(desired map[netip.Addr][]string) error {
 		l.publish()
 		if l.w == nil {
 			if err := a.openLink(l, kindTakeover); err != nil {
-				errs = append(errs, fmt.Errorf("%w (served once it appears)", err))
+				errs = append(errs, fmt.Errorf("%w (retried when the interface changes)", err))
 			}
 			continue
 		}
