@@ -317,4 +317,3 @@ func mustSessions(t *testing.T, s *Speaker, n int) func() error {
 		return nil
 	}
 }
-
