@@ -1,0 +1,513 @@
+// Package speaker is the Kubernetes glue of the speaker DaemonSet: it
+// observes Services, EndpointSlices, Nodes and Herald's configuration, asks
+// pkg/announce what this node must announce, and hands the answer to the
+// wire (pkg/layer2, pkg/bgp), then records it in ServiceL2Status and
+// ServiceBGPStatus objects. Every decision is in pkg/announce.
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/pkg/announce"
+	"github.com/herald-lb/herald/pkg/bgp"
+	"github.com/herald-lb/herald/pkg/config"
+)
+
+// Layer2 is the ARP/NDP side of the wire (pkg/layer2.Announcer).
+type Layer2 interface {
+	Set(desired map[netip.Addr][]string) error
+}
+
+// BGP is the routing side of the wire (pkg/bgp.Speaker).
+type BGP interface {
+	SetPeers(peers []bgp.Peer) error
+	SetRoutes(routes []bgp.Route) error
+	Sessions() []bgp.Session
+}
+
+// Liveness tells which speakers are alive (pkg/members.Members).
+type Liveness interface {
+	SetPeers(peers map[string]netip.Addr)
+	Alive() map[string]bool
+	Changes() <-chan struct{}
+}
+
+// Options configure the speaker glue.
+type Options struct {
+	NodeName  string
+	Namespace string // Herald's configuration namespace
+	LBClass   string
+	Layer2    Layer2   // nil disables layer-2 announcement
+	BGP       BGP      // nil disables BGP
+	Liveness  Liveness // nil: Node readiness decides who is alive
+	// DefaultInterfaces picks interfaces for an address when no
+	// L2Advertisement names any (pkg/layer2.DefaultInterfaces).
+	DefaultInterfaces func(netip.Addr) ([]string, error)
+	// SettleTimeout bounds how long the first plan waits for the liveness
+	// view to include the other ready nodes, so a starting speaker does not
+	// briefly believe it is alone and claim every address.
+	SettleTimeout time.Duration
+	Registerer    prometheus.Registerer
+}
+
+// Speaker reconciles one key: "this node's plan". Every watched change maps
+// to it, so bursts coalesce into one recomputation.
+type Speaker struct {
+	client  client.Client
+	opts    Options
+	metrics *metrics
+	wake    chan event.GenericEvent
+
+	mu          sync.Mutex
+	cfg         *config.Config // last good configuration
+	settled     bool
+	settleStart time.Time
+	lastPlan    announce.Plan
+}
+
+const planKey = "plan"
+
+// Setup registers the speaker on mgr.
+func Setup(mgr ctrl.Manager, opts Options) (*Speaker, error) {
+	if opts.SettleTimeout == 0 {
+		opts.SettleTimeout = 5 * time.Second
+	}
+	s := &Speaker{client: mgr.GetClient(), opts: opts, metrics: newMetrics(opts.Registerer),
+		wake: make(chan event.GenericEvent, 1)}
+	toPlan := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: planKey}}}
+	})
+	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == opts.Namespace })
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("speaker").
+		WatchesRawSource(source.Channel(s.wake, toPlan)).
+		Watches(&corev1.Service{}, toPlan).
+		Watches(&discoveryv1.EndpointSlice{}, toPlan).
+		Watches(&corev1.Node{}, toPlan).
+		Watches(&corev1.Secret{}, toPlan, builder.WithPredicates(inNamespace))
+	for _, o := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.BGPAdvertisement{},
+		&v1beta1.BGPPeer{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}} {
+		b = b.Watches(o, toPlan, builder.WithPredicates(inNamespace, predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})))
+	}
+	if err := b.Complete(s); err != nil {
+		return nil, err
+	}
+	if opts.Liveness != nil {
+		if err := mgr.Add(runnable(func(ctx context.Context) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-opts.Liveness.Changes():
+					s.Wake()
+				}
+			}
+		})); err != nil {
+			return nil, err
+		}
+	}
+	// BGP session state changes show in status and metrics; poll them, as
+	// the wire offers no change feed through this interface.
+	if opts.BGP != nil {
+		if err := mgr.Add(runnable(func(ctx context.Context) error {
+			t := time.NewTicker(2 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					s.metrics.observeSessions(opts.BGP.Sessions())
+				}
+			}
+		})); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// runnable runs on every replica (no leader election): each speaker serves its own node.
+type runnable func(ctx context.Context) error
+
+func (r runnable) Start(ctx context.Context) error { return r(ctx) }
+func (r runnable) NeedLeaderElection() bool        { return false }
+
+// Wake asks for a recomputation.
+func (s *Speaker) Wake() {
+	o := &corev1.ConfigMap{}
+	o.Name = planKey
+	select {
+	case s.wake <- event.GenericEvent{Object: o}:
+	default:
+	}
+}
+
+// Reconcile computes this node's plan from the cache and converges the wire
+// and the status objects to it.
+func (s *Speaker) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	start := time.Now()
+	log := ctrl.LoggerFrom(ctx).WithValues("node", s.opts.NodeName)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	cfg, err := s.loadConfig(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	nodes, err := s.nodes(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !s.settle(ctx, nodes) {
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	svcs, err := s.services(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	plan := announce.Compute(announce.Input{Config: cfg, Nodes: nodes, Services: svcs, Self: s.opts.NodeName})
+
+	var errs []error
+	if s.opts.Layer2 != nil {
+		errs = append(errs, s.applyLayer2(ctx, plan))
+	}
+	if s.opts.BGP != nil {
+		errs = append(errs, s.applyBGP(ctx, cfg, nodes, plan))
+	}
+	s.logChanges(log, plan)
+	s.lastPlan = plan
+	s.metrics.observePlan(plan)
+	// Status objects last: the wire must never wait on the apiserver.
+	errs = append(errs, s.writeStatus(ctx, plan))
+	s.metrics.planSeconds.Observe(time.Since(start).Seconds())
+	if err := errors.Join(errs...); err != nil {
+		log.Error(err, "applying the plan partly failed; retrying")
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// loadConfig builds the configuration; an invalid set keeps the last good
+// one (the controller reports the errors, the speaker only keeps serving).
+func (s *Speaker) loadConfig(ctx context.Context) (*config.Config, error) {
+	var (
+		pools v1beta1.IPAddressPoolList
+		l2    v1beta1.L2AdvertisementList
+		bgps  v1beta1.BGPAdvertisementList
+		peers v1beta1.BGPPeerList
+		comms v1beta1.CommunityList
+		bfd   v1beta1.BFDProfileList
+	)
+	for _, l := range []client.ObjectList{&pools, &l2, &bgps, &peers, &comms, &bfd} {
+		if err := s.client.List(ctx, l, client.InNamespace(s.opts.Namespace)); err != nil {
+			return nil, fmt.Errorf("list %T: %w", l, err)
+		}
+	}
+	cfg, errs := config.Build(config.Objects{Pools: pools.Items, L2Advertisements: l2.Items, BGPAdvertisements: bgps.Items,
+		BGPPeers: peers.Items, Communities: comms.Items, BFDProfiles: bfd.Items})
+	if errs != nil {
+		ctrl.LoggerFrom(ctx).Info("configuration invalid; keeping the last good one", "errors", errs.Error())
+		return s.cfg, nil
+	}
+	s.cfg = cfg
+	return cfg, nil
+}
+
+// nodes reads the Node objects and decides liveness: memberlist when it
+// runs, else the Ready condition. It also tells memberlist whom to join.
+func (s *Speaker) nodes(ctx context.Context) ([]announce.Node, error) {
+	var list corev1.NodeList
+	if err := s.client.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var alive map[string]bool
+	if s.opts.Liveness != nil {
+		peers := map[string]netip.Addr{}
+		for _, n := range list.Items {
+			if a, ok := InternalIP(&n, false); ok {
+				peers[n.Name] = a
+			}
+		}
+		s.opts.Liveness.SetPeers(peers)
+		alive = s.opts.Liveness.Alive()
+	}
+	out := make([]announce.Node, 0, len(list.Items))
+	for _, n := range list.Items {
+		an := announce.Node{Name: n.Name, Labels: n.Labels}
+		if alive != nil {
+			an.Alive = alive[n.Name]
+		} else {
+			an.Alive = nodeReady(&n)
+		}
+		if n.Name == s.opts.NodeName {
+			an.Alive = true // we are running
+		}
+		out = append(out, an)
+	}
+	return out, nil
+}
+
+// settle holds the first plan until the liveness view includes every ready
+// node (or SettleTimeout passes): a starting speaker that believed itself
+// alone would claim every address at once.
+func (s *Speaker) settle(ctx context.Context, nodes []announce.Node) bool {
+	if s.settled || s.opts.Liveness == nil {
+		s.settled = true
+		return true
+	}
+	if s.settleStart.IsZero() {
+		s.settleStart = time.Now()
+	}
+	var list corev1.NodeList
+	if err := s.client.List(ctx, &list); err == nil {
+		missing := 0
+		alive := map[string]bool{}
+		for _, n := range nodes {
+			alive[n.Name] = n.Alive
+		}
+		for _, n := range list.Items {
+			if nodeReady(&n) && !alive[n.Name] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			s.settled = true
+			return true
+		}
+	}
+	if time.Since(s.settleStart) > s.opts.SettleTimeout {
+		ctrl.LoggerFrom(ctx).Info("liveness view incomplete after the settle timeout; announcing with what is known")
+		s.settled = true
+		return true
+	}
+	return false
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// InternalIP returns the node's InternalIP of one family (IPv4 unless v6).
+func InternalIP(n *corev1.Node, v6 bool) (netip.Addr, bool) {
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.Address)
+		if err == nil && ip.Is6() == v6 {
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// ours mirrors the controller's class rule.
+func (s *Speaker) ours(svc *corev1.Service) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if s.opts.LBClass == "" {
+		return svc.Spec.LoadBalancerClass == nil
+	}
+	return svc.Spec.LoadBalancerClass != nil && *svc.Spec.LoadBalancerClass == s.opts.LBClass
+}
+
+// services lists Herald's Services that hold addresses, with their
+// EndpointSlices.
+func (s *Speaker) services(ctx context.Context) ([]announce.Service, error) {
+	var list corev1.ServiceList
+	if err := s.client.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	var slices discoveryv1.EndpointSliceList
+	if err := s.client.List(ctx, &slices); err != nil {
+		return nil, fmt.Errorf("list endpointslices: %w", err)
+	}
+	bySvc := map[string][]discoveryv1.EndpointSlice{}
+	for _, sl := range slices.Items {
+		if name := sl.Labels[discoveryv1.LabelServiceName]; name != "" {
+			k := sl.Namespace + "/" + name
+			bySvc[k] = append(bySvc[k], sl)
+		}
+	}
+	var out []announce.Service
+	for i := range list.Items {
+		svc := &list.Items[i]
+		if !s.ours(svc) || svc.DeletionTimestamp != nil || len(svc.Status.LoadBalancer.Ingress) == 0 {
+			continue
+		}
+		key := svc.Namespace + "/" + svc.Name
+		as := announce.Service{Key: key, Local: svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal, Slices: bySvc[key]}
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			if a, err := netip.ParseAddr(in.IP); err == nil {
+				as.Addrs = append(as.Addrs, a.Unmap())
+			}
+		}
+		if len(as.Addrs) > 0 {
+			out = append(out, as)
+		}
+	}
+	return out, nil
+}
+
+// applyLayer2 hands the owned addresses to the ARP/NDP responders.
+func (s *Speaker) applyLayer2(ctx context.Context, plan announce.Plan) error {
+	desired := make(map[netip.Addr][]string, len(plan.L2))
+	var errs []error
+	for a, e := range plan.L2 {
+		ifaces := e.Interfaces
+		if len(ifaces) == 0 && s.opts.DefaultInterfaces != nil {
+			var err error
+			if ifaces, err = s.opts.DefaultInterfaces(a); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		desired[a] = ifaces
+	}
+	if err := s.opts.Layer2.Set(desired); err != nil {
+		errs = append(errs, fmt.Errorf("layer 2: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// applyBGP configures the sessions that select this node and the routes.
+func (s *Speaker) applyBGP(ctx context.Context, cfg *config.Config, nodes []announce.Node, plan announce.Plan) error {
+	var self announce.Node
+	for _, n := range nodes {
+		if n.Name == s.opts.NodeName {
+			self = n
+		}
+	}
+	var peers []bgp.Peer
+	var errs []error
+	if cfg != nil {
+		for _, p := range cfg.Peers {
+			if !selectsNode(p, self) {
+				continue
+			}
+			bp := bgp.Peer{Name: p.Name, MyASN: p.MyASN, ASN: p.ASN, Address: p.Address, Port: p.Port, Source: p.Source,
+				HoldTime: p.HoldTime, KeepaliveTime: p.KeepaliveTime, ConnectTime: p.ConnectTime,
+				EBGPMultiHop: p.EBGPMultiHop, GracefulRestart: p.GracefulRestart}
+			if p.BFD != nil {
+				bp.BFD = &bgp.BFD{ReceiveInterval: p.BFD.ReceiveInterval, TransmitInterval: p.BFD.TransmitInterval,
+					DetectMultiplier: p.BFD.DetectMultiplier, Passive: p.BFD.Passive, MinimumTTL: p.BFD.MinimumTTL}
+			}
+			if ref := p.PasswordSecret; ref != nil {
+				pw, err := s.password(ctx, ref)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("peer %q: %w", p.Name, err))
+					continue // never open an unauthenticated session in place of an authenticated one
+				}
+				bp.Password = pw
+			}
+			peers = append(peers, bp)
+		}
+	}
+	if err := s.opts.BGP.SetPeers(peers); err != nil {
+		errs = append(errs, fmt.Errorf("bgp peers: %w", err))
+	}
+	if err := s.opts.BGP.SetRoutes(bgpRoutes(plan)); err != nil {
+		errs = append(errs, fmt.Errorf("bgp routes: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// bgpRoutes converts the plan to the wire's routes: one per prefix. A prefix
+// whose peers get different attributes is sent to all of them with the
+// union of attributes; the wire keys routes by prefix.
+func bgpRoutes(plan announce.Plan) []bgp.Route {
+	var out []bgp.Route
+	for _, r := range plan.BGP {
+		if n := len(out); n > 0 && out[n-1].Prefix == r.Prefix {
+			m := &out[n-1]
+			m.Peers = append(m.Peers, r.Peers...)
+			m.Communities = append(m.Communities, r.Communities...)
+			m.LargeCommunities = append(m.LargeCommunities, r.LargeCommunities...)
+			if r.HasLocalPref && r.LocalPref > m.LocalPref {
+				m.LocalPref = r.LocalPref
+			}
+			continue
+		}
+		br := bgp.Route{Prefix: r.Prefix, Peers: slices.Clone(r.Peers), Communities: slices.Clone(r.Communities),
+			LargeCommunities: slices.Clone(r.LargeCommunities)}
+		if r.HasLocalPref {
+			br.LocalPref = r.LocalPref
+		}
+		out = append(out, br)
+	}
+	return out
+}
+
+func selectsNode(p config.Peer, n announce.Node) bool {
+	if len(p.NodeSelectors) == 0 {
+		return true
+	}
+	for _, sel := range p.NodeSelectors {
+		if sel.Matches(labelsSet(n.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+// password reads a BGP MD5 password from a Secret in Herald's namespace
+// (key "password", as MetalLB). It is never logged.
+func (s *Speaker) password(ctx context.Context, ref *corev1.SecretReference) (string, error) {
+	ns := ref.Namespace
+	if ns == "" {
+		ns = s.opts.Namespace
+	}
+	var sec corev1.Secret
+	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &sec); err != nil {
+		return "", fmt.Errorf("password secret %s/%s: %w", ns, ref.Name, err)
+	}
+	pw, ok := sec.Data["password"]
+	if !ok {
+		return "", fmt.Errorf("password secret %s/%s has no key \"password\"", ns, ref.Name)
+	}
+	return strings.TrimRight(string(pw), "\n"), nil
+}
+
+// logChanges logs what this node started or stopped announcing.
+func (s *Speaker) logChanges(log interface {
+	Info(string, ...any)
+}, plan announce.Plan) {
+	for a, e := range plan.L2 {
+		if _, had := s.lastPlan.L2[a]; !had {
+			log.Info("announcing by layer 2", "address", a.String(), "services", strings.Join(e.Services, ","))
+		}
+	}
+	for a := range s.lastPlan.L2 {
+		if _, has := plan.L2[a]; !has {
+			log.Info("stopped announcing by layer 2", "address", a.String(), "owner", plan.Owners[a])
+		}
+	}
+}

@@ -1,0 +1,291 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
+)
+
+// macOwner maps a MAC the client saw to the node that owns it.
+func macOwner(mac string) string {
+	for _, n := range nodeNames {
+		if strings.EqualFold(world.lab.Host(n).MAC().String(), strings.TrimSpace(mac)) {
+			return n
+		}
+	}
+	return "unknown(" + strings.TrimSpace(mac) + ")"
+}
+
+// arpOwner asks for ip with arping from the client and returns the node
+// whose MAC answered.
+func arpOwner(ip string) (string, error) {
+	out, err := world.lab.Host("client").Output("arping", "-c", "1", "-w", "2", "-i", "eth0", "-r", ip)
+	if err != nil {
+		return "", err
+	}
+	lines := strings.Fields(out)
+	if len(lines) == 0 {
+		return "", fmt.Errorf("arping %s: no reply", ip)
+	}
+	return macOwner(lines[0]), nil
+}
+
+// ndpOwner asks for ip with ndisc6 from the client (a strict client: it
+// rejects an NA whose source is not the target) and returns the owner.
+func ndpOwner(ip string) (string, error) {
+	out, err := world.lab.Host("client").Output("ndisc6", "-1", "-r", "2", "-w", "1000", ip, "eth0")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if _, mac, ok := strings.Cut(line, "Target link-layer address:"); ok {
+			return macOwner(mac), nil
+		}
+	}
+	return "", fmt.Errorf("ndisc6 %s: no link-layer address in %q", ip, out)
+}
+
+func waitOwner(t *testing.T, lookup func(string) (string, error), ip string, want func(string) bool) string {
+	t.Helper()
+	var owner string
+	eventually(t, 30*time.Second, func() error {
+		o, err := lookup(ip)
+		if err != nil {
+			return err
+		}
+		if !want(o) {
+			return fmt.Errorf("owner %s", o)
+		}
+		owner = o
+		return nil
+	}, "owner of %s", ip)
+	return owner
+}
+
+func anyNode(o string) bool { return strings.HasPrefix(o, "node") }
+
+func layer2Pool(t *testing.T, name string, addrs ...string) {
+	t.Helper()
+	create(t, pool(name, addrs...), l2adv(name, name))
+}
+
+func TestDualStackServiceIsAnsweredByOneNodeForBothFamilies(t *testing.T) {
+	dumpOnFailure(t)
+	layer2Pool(t, "l2-dual", "192.0.2.200/30", "2001:db8:100::200/126")
+	create(t, lbService("dual", corev1.IPFamilyPolicyRequireDualStack),
+		endpoints("dual", discoveryv1.AddressTypeIPv4, "node1"), endpoints("dual", discoveryv1.AddressTypeIPv6, "node1"))
+	ips := ingress(t, "dual", 2)
+	v4 := waitOwner(t, arpOwner, ips[0], anyNode)
+	v6 := waitOwner(t, ndpOwner, ips[1], anyNode)
+	if v4 != v6 {
+		t.Fatalf("families split: ARP answered by %s, NDP by %s", v4, v6)
+	}
+	eventually(t, 30*time.Second, func() error {
+		var list v1beta1.ServiceL2StatusList
+		if err := world.env.Client.List(context.Background(), &list, client.InNamespace(heraldNS)); err != nil {
+			return err
+		}
+		for _, s := range list.Items {
+			if s.Status.ServiceName == "dual" && s.Status.Node == v4 && len(s.Status.Addresses) == 2 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ServiceL2Status for dual on %s: %+v", v4, list.Items)
+	}, "ServiceL2Status")
+}
+
+// The seed scenario on the wire: IPv4 first, IPv6 backfilled; NDP starts
+// answering while ARP is never interrupted.
+func TestBackfilledIPv6IsAnsweredWithoutInterruptingIPv4(t *testing.T) {
+	dumpOnFailure(t)
+	layer2Pool(t, "l2-seed", "192.0.2.204/30")
+	create(t, lbService("seed", corev1.IPFamilyPolicyPreferDualStack),
+		endpoints("seed", discoveryv1.AddressTypeIPv4, "node2"), endpoints("seed", discoveryv1.AddressTypeIPv6, "node2"))
+	v4 := ingress(t, "seed", 1)[0]
+	owner := waitOwner(t, arpOwner, v4, anyNode)
+
+	// Keep asking for the IPv4 address while the IPv6 one is added.
+	var asked, lost atomic.Int32
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			asked.Add(1)
+			if o, err := arpOwner(v4); err != nil || o != owner {
+				lost.Add(1)
+			}
+		}
+	}()
+	eventually(t, 30*time.Second, func() error {
+		var p v1beta1.IPAddressPool
+		if err := world.env.Client.Get(context.Background(), client.ObjectKey{Namespace: heraldNS, Name: "l2-seed"}, &p); err != nil {
+			return err
+		}
+		p.Spec.Addresses = []string{"192.0.2.204/30", "2001:db8:100::204/126"}
+		return world.env.Client.Update(context.Background(), &p)
+	}, "add IPv6 to the pool")
+	ips := ingress(t, "seed", 2)
+	if ips[0] != v4 {
+		t.Fatalf("backfill changed the IPv4: %s -> %s", v4, ips[0])
+	}
+	if o := waitOwner(t, ndpOwner, ips[1], anyNode); o != owner {
+		t.Errorf("IPv6 answered by %s, IPv4 by %s", o, owner)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	<-done
+	if lost.Load() > 0 {
+		t.Errorf("IPv4 went unanswered %d of %d times during the backfill", lost.Load(), asked.Load())
+	}
+}
+
+func TestLocalPolicyMovesTheAddressToTheEndpointsNode(t *testing.T) {
+	dumpOnFailure(t)
+	layer2Pool(t, "l2-local", "192.0.2.208/30")
+	local := func(s *corev1.Service) { s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal }
+	eps := endpoints("local", discoveryv1.AddressTypeIPv4, "node3")
+	create(t, lbService("local", corev1.IPFamilyPolicySingleStack, local), eps)
+	ip := ingress(t, "local", 1)[0]
+	waitOwner(t, arpOwner, ip, func(o string) bool { return o == "node3" })
+	eventually(t, 10*time.Second, func() error {
+		var sl discoveryv1.EndpointSlice
+		if err := world.env.Client.Get(context.Background(), client.ObjectKeyFromObject(eps), &sl); err != nil {
+			return err
+		}
+		sl.Endpoints[0].NodeName = new("node1")
+		return world.env.Client.Update(context.Background(), &sl)
+	}, "move the endpoint")
+	waitOwner(t, arpOwner, ip, func(o string) bool { return o == "node1" })
+}
+
+// A client's NUD probe is a unicast NS straight to the owner's MAC, which the
+// kernel's raw ICMPv6 socket never sees; the client entry must stay usable.
+func TestNUDProbesKeepTheClientEntryReachable(t *testing.T) {
+	dumpOnFailure(t)
+	layer2Pool(t, "l2-nud", "2001:db8:100::208/126")
+	create(t, lbService("nud", corev1.IPFamilyPolicySingleStack, func(s *corev1.Service) { s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol} }),
+		endpoints("nud", discoveryv1.AddressTypeIPv6, "node1"))
+	ip := ingress(t, "nud", 1)[0]
+	waitOwner(t, ndpOwner, ip, anyNode)
+	c := world.lab.Host("client")
+	// Short reachable time so the kernel moves to unicast probing within seconds.
+	if err := c.Run("sysctl", "-qw", "net.ipv6.neigh.eth0.base_reachable_time_ms=1000", "net.ipv6.neigh.eth0.delay_first_probe_time=1"); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		// Traffic to the VIP keeps the entry in use (no reply is expected:
+		// nothing listens there), which drives DELAY -> PROBE -> unicast NS.
+		_ = c.Run("ping", "-6", "-c", "1", "-W", "1", ip)
+		out, err := c.Output("ip", "-j", "-6", "neigh", "show", ip, "dev", "eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var entries []struct {
+			State []string `json:"state"`
+		}
+		if err := json.Unmarshal([]byte(out), &entries); err != nil {
+			t.Fatalf("ip neigh: %v: %s", err, out)
+		}
+		for _, e := range entries {
+			for _, s := range e.State {
+				seen[s]++
+			}
+		}
+	}
+	if seen["FAILED"] > 0 || seen["INCOMPLETE"] > 0 {
+		t.Fatalf("client neighbour entry states %v: NUD probes went unanswered", seen)
+	}
+	if seen["REACHABLE"] == 0 {
+		t.Fatalf("client neighbour entry never REACHABLE: %v", seen)
+	}
+}
+
+// Garbage and hostile frames from the client: counted and dropped, the
+// speaker keeps serving.
+func TestMalformedFramesLeaveTheSpeakerServing(t *testing.T) {
+	dumpOnFailure(t)
+	layer2Pool(t, "l2-fuzz", "192.0.2.212/30", "2001:db8:100::220/126")
+	create(t, lbService("fuzz", corev1.IPFamilyPolicyRequireDualStack),
+		endpoints("fuzz", discoveryv1.AddressTypeIPv4, "node1"), endpoints("fuzz", discoveryv1.AddressTypeIPv6, "node1"))
+	ips := ingress(t, "fuzz", 2)
+	owner := waitOwner(t, arpOwner, ips[0], anyNode)
+	c := world.lab.Host("client")
+	const etherAll = 0x0003
+	conn, err := c.ListenPacket("eth0", etherAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	bcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	src := c.MAC()
+	frames := malformedFrames(bcast, src, world.lab.Host(owner).MAC())
+	for range 50 {
+		for _, f := range frames {
+			if _, err := conn.WriteTo(f, &packetAddr{HardwareAddr: bcast}); err != nil {
+				t.Fatalf("inject: %v", err)
+			}
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if p := world.speaker(owner); p == nil {
+		t.Fatal("owner's speaker missing")
+	} else {
+		select {
+		case <-p.Done():
+			t.Fatalf("speaker on %s exited: %v", owner, p.Err())
+		default:
+		}
+	}
+	if o, err := arpOwner(ips[0]); err != nil || o != owner {
+		t.Fatalf("after the garbage ARP answered by %q (%v), want %s", o, err, owner)
+	}
+	if o, err := ndpOwner(ips[1]); err != nil || o != owner {
+		t.Fatalf("after the garbage NDP answered by %q (%v), want %s", o, err, owner)
+	}
+}
+
+// Graceful stop of the owner's speaker: a surviving node takes over, and
+// when the old speaker returns the address is served again.
+func TestOwnerSpeakerStopHandsOverAndBack(t *testing.T) {
+	dumpOnFailure(t)
+	layer2Pool(t, "l2-failover", "192.0.2.216/30", "2001:db8:100::224/126")
+	create(t, lbService("failover", corev1.IPFamilyPolicyRequireDualStack),
+		endpoints("failover", discoveryv1.AddressTypeIPv4, "node1", "node2", "node3"), endpoints("failover", discoveryv1.AddressTypeIPv6, "node1", "node2", "node3"))
+	ips := ingress(t, "failover", 2)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		owner := waitOwner(t, arpOwner, ips[0], anyNode)
+		p := world.speaker(owner)
+		if err := p.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		<-p.Done()
+		next := waitOwner(t, arpOwner, ips[0], func(o string) bool { return anyNode(o) && o != owner })
+		waitOwner(t, ndpOwner, ips[1], func(o string) bool { return o == next })
+		if _, err := world.startSpeaker(owner); err != nil {
+			t.Fatal(err)
+		}
+		// Rendezvous hashing gives the address back to its old owner.
+		waitOwner(t, arpOwner, ips[0], func(o string) bool { return o == owner })
+		waitOwner(t, ndpOwner, ips[1], func(o string) bool { return o == owner })
+	}
+}
