@@ -1,7 +1,5 @@
 package allocate
 
-import "github.com/google/btree"
-
 // run is a maximal block of held addresses [first, last].
 type run struct{ first, last u128 }
 
@@ -15,42 +13,17 @@ type run struct{ first, last u128 }
 // it never contains them, and two runs separated only by such addresses are
 // one run. Pools with avoidBuggyIPs search this view, so skipping the buggy
 // addresses of thousands of full /24s is still one lookup, not one per /24.
-//
-// The tree holds pointers so that growing or shrinking a run at either end
-// edits it in place instead of costing another descent: that keeps the
-// order, because runs never touch, and it is the common case (lowest free
-// first extends the run before it).
 type runSet struct {
-	t         *btree.BTreeG[*run]
+	t         *runTree
 	skipBuggy bool
-	pivot     run    // search key, reused so lookups do not allocate
-	spare     []*run // deleted runs, reused so churn does not allocate
 }
 
-// newRun returns a run for [first, last], recycled when possible.
-func (s *runSet) newRun(first, last u128) *run {
-	if n := len(s.spare); n > 0 {
-		r := s.spare[n-1]
-		s.spare = s.spare[:n-1]
-		*r = run{first: first, last: last}
-		return r
-	}
-	return &run{first: first, last: last}
-}
-
-// delete removes r from the tree and keeps it for reuse; a handful is
-// plenty, since each add or remove creates at most one run.
-func (s *runSet) delete(r *run) {
-	s.t.Delete(r)
-	if len(s.spare) < 8 {
-		s.spare = append(s.spare, r)
-	}
-}
+// treeDegree: nodes of 31 to 63 runs (1-2 KiB) keep a 100k-run tree four
+// levels deep; the value is not critical.
+const treeDegree = 32
 
 func newRunSet(skipBuggy bool) *runSet {
-	// Degree 32 keeps nodes around a few cache lines; the value is not
-	// critical.
-	return &runSet{t: btree.NewG(32, func(a, b *run) bool { return a.first.less(b.first) }), skipBuggy: skipBuggy}
+	return &runSet{t: newRunTree(treeDegree), skipBuggy: skipBuggy}
 }
 
 // skip moves u to the first address at or above it that the set considers.
@@ -80,26 +53,6 @@ func (s *runSet) before(u u128) u128 {
 	return p
 }
 
-// floor returns the run with the greatest first <= u, or nil.
-func (s *runSet) floor(u u128) (r *run) {
-	s.pivot.first = u
-	s.t.DescendLessOrEqual(&s.pivot, func(it *run) bool {
-		r = it
-		return false
-	})
-	return r
-}
-
-// ceil returns the run with the least first >= u, or nil.
-func (s *runSet) ceil(u u128) (r *run) {
-	s.pivot.first = u
-	s.t.AscendGreaterOrEqual(&s.pivot, func(it *run) bool {
-		r = it
-		return false
-	})
-	return r
-}
-
 // lowestFree returns the lowest address in [lo, hi] the set considers and
 // does not contain.
 func (s *runSet) lowestFree(lo, hi u128) (u128, bool) {
@@ -107,7 +60,7 @@ func (s *runSet) lowestFree(lo, hi u128) (u128, bool) {
 	if hi.less(c) {
 		return u128{}, false
 	}
-	if r := s.floor(c); r != nil && !r.last.less(c) {
+	if r := s.t.floor(c); r != nil && !r.last.less(c) {
 		// Runs never touch, so the first considered address after a run is
 		// free.
 		n, ok := s.after(r.last)
@@ -126,44 +79,46 @@ func (s *runSet) adjacent(a, b u128) bool {
 	return ok && n == b
 }
 
-// add inserts u, which the set considers and does not contain.
+// add inserts u, which the set considers and does not contain. Growing a
+// neighbour is an in-place edit; only a new or a swallowed run costs a tree
+// update.
 func (s *runSet) add(u u128) {
-	left := s.floor(u)
+	left := s.t.floor(u)
 	if left != nil && !s.adjacent(left.last, u) {
 		left = nil
 	}
-	right := s.ceil(u)
+	right := s.t.ceil(u)
 	if right != nil && !s.adjacent(u, right.first) {
 		right = nil
 	}
 	switch {
 	case left != nil && right != nil:
 		left.last = right.last
-		s.delete(right)
+		s.t.delete(right.first)
 	case left != nil:
 		left.last = u
 	case right != nil:
 		right.first = u
 	default:
-		s.t.ReplaceOrInsert(s.newRun(u, u))
+		s.t.insert(run{first: u, last: u})
 	}
 }
 
 // remove deletes u, which the set contains.
 func (s *runSet) remove(u u128) {
-	r := s.floor(u)
+	r := s.t.floor(u)
 	switch {
 	case r.first == u && r.last == u:
-		s.delete(r)
+		s.t.delete(u)
 	case r.first == u:
 		r.first, _ = s.after(u)
 	case r.last == u:
 		r.last = s.before(u)
 	default:
-		next, _ := s.after(u)
-		tail := s.newRun(next, r.last)
+		tail := run{last: r.last}
+		tail.first, _ = s.after(u)
 		r.last = s.before(u)
-		s.t.ReplaceOrInsert(tail)
+		s.t.insert(tail)
 	}
 }
 
@@ -173,7 +128,7 @@ func (s *runSet) withoutBuggy() *runSet {
 	g := newRunSet(true)
 	var cur run
 	has := false
-	s.t.Ascend(func(r *run) bool {
+	s.t.ascend(u128{}, func(r *run) bool {
 		first := nextGood(r.first)
 		if r.last.less(first) {
 			return true // only buggy addresses
@@ -185,13 +140,13 @@ func (s *runSet) withoutBuggy() *runSet {
 			return true
 		}
 		if has {
-			g.t.ReplaceOrInsert(&run{first: cur.first, last: cur.last})
+			g.t.insert(cur)
 		}
 		cur, has = run{first: first, last: last}, true
 		return true
 	})
 	if has {
-		g.t.ReplaceOrInsert(&cur)
+		g.t.insert(cur)
 	}
 	return g
 }
@@ -201,7 +156,7 @@ func (s *runSet) contains(u u128) bool {
 	if s.skipBuggy && buggy(u) {
 		return false
 	}
-	r := s.floor(u)
+	r := s.t.floor(u)
 	return r != nil && !r.last.less(u)
 }
 
@@ -227,11 +182,10 @@ func (s *runSet) countIn(lo, hi u128) uint64 {
 			n -= buggyIn(a, b)
 		}
 	}
-	if r := s.floor(lo); r != nil && r.first.less(lo) {
+	if r := s.t.floor(lo); r != nil && r.first.less(lo) {
 		add(r)
 	}
-	s.pivot.first = lo
-	s.t.AscendGreaterOrEqual(&s.pivot, func(r *run) bool {
+	s.t.ascend(lo, func(r *run) bool {
 		if hi.less(r.first) {
 			return false
 		}
@@ -241,4 +195,4 @@ func (s *runSet) countIn(lo, hi u128) uint64 {
 	return n
 }
 
-func (s *runSet) len() int { return s.t.Len() }
+func (s *runSet) len() int { return s.t.len }

@@ -18,7 +18,9 @@ func TestRunSetMatchesABitmap(t *testing.T) {
 		// Small universes make runs merge and split often; the large one
 		// crosses several /24s.
 		size := rapid.SampledFrom([]int{12, 40, 600}).Draw(t, "size")
-		s := newRunSet(skip)
+		// Small degrees make the tree deep, so splits and merges happen.
+		degree := rapid.SampledFrom([]int{2, 3, treeDegree}).Draw(t, "degree")
+		s := &runSet{t: newRunTree(degree), skipBuggy: skip}
 		// When s is plain, glued follows its non-buggy addresses, to check
 		// withoutBuggy against incremental maintenance.
 		glued := newRunSet(true)
@@ -98,7 +100,7 @@ func TestRunSetMatchesABitmap(t *testing.T) {
 
 func runsOf(s *runSet) []run {
 	var out []run
-	s.t.Ascend(func(r *run) bool { out = append(out, *r); return true })
+	s.t.ascend(u128{}, func(r *run) bool { out = append(out, *r); return true })
 	return out
 }
 
