@@ -198,6 +198,7 @@ var (
 	v4Only1 = netip.MustParsePrefix("198.51.100.10/32")
 	v6Only1 = netip.MustParsePrefix("2001:db8:200::10/128")
 	ibgpLP  = netip.MustParsePrefix("198.51.100.30/32")
+	ibgpLP6 = netip.MustParsePrefix("2001:db8:200::30/128")
 	ecmp4   = netip.MustParsePrefix("198.51.100.20/32")
 	ecmp6   = netip.MustParsePrefix("2001:db8:200::20/128")
 	only2   = netip.MustParsePrefix("198.51.100.12/32")
@@ -281,9 +282,15 @@ func TestLabAnnouncementsAtFRRAndBIRD(t *testing.T) {
 	t.Run("localPref reaches the iBGP peer and is reported for eBGP peers", func(t *testing.T) {
 		base := Route{Prefix: v4Only1, Peers: []string{"frr", "bird"},
 			Communities: []uint32{64500<<16 | 100}, LargeCommunities: [][3]uint32{{64500, 1, 2}}}
-		rep := n1.setRoutes(base, Route{Prefix: ibgpLP, Peers: []string{"frr6"}, LocalPref: 250})
+		rep := n1.setRoutes(base, Route{Prefix: ibgpLP, Peers: []string{"frr6"}, LocalPref: 250},
+			Route{Prefix: ibgpLP6, Peers: []string{"frr6"}, LocalPref: 260})
 		if rep.Warn != "" {
 			t.Errorf("warning for a localPref sent over iBGP only: %s", rep.Warn)
+		}
+		// IPv6 over the IPv6 session: the next hop is the session's address.
+		fibHas(t, router, ibgpLP6, 5*time.Second, node1.Addr6())
+		if ps, err := l.FRR.BGPRoute(ibgpLP6); err != nil || len(ps) != 1 || ps[0].LocalPref != 260 || ps[0].Peer != node1.Addr6() {
+			t.Errorf("FRR paths for %s = %+v (%v), want one from %s with localPref 260", ibgpLP6, ps, err, node1.Addr6())
 		}
 		eventually(t, 5*time.Second, func() error {
 			ps, err := l.FRR.BGPRoute(ibgpLP)
@@ -322,6 +329,7 @@ func TestLabAnnouncementsAtFRRAndBIRD(t *testing.T) {
 		})
 		n1.setRoutes(base)
 		fibHas(t, router, ibgpLP, 5*time.Second)
+		fibHas(t, router, ibgpLP6, 5*time.Second)
 	})
 
 	t.Run("TCP MD5: a wrong password never establishes, the right one does without touching other sessions", func(t *testing.T) {

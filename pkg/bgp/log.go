@@ -48,6 +48,9 @@ func (h *gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.inner.Enabled(ctx, r.Level) {
 		return nil
 	}
+	if r.Message == "failed to stop BGP server" && h.secrets.quietStop.Load() {
+		return nil
+	}
 	if h.secrets.empty() {
 		return h.inner.Handle(ctx, r)
 	}
@@ -81,9 +84,11 @@ func (h *gobgpHandler) WithGroup(name string) slog.Handler {
 	return &n
 }
 
-// secrets holds the peers' passwords so no log line can carry one.
+// secrets holds the peers' passwords so no log line can carry one (and a
+// flag to drop one known-spurious GoBGP error, see Speaker.stop).
 type secrets struct {
-	list atomic.Pointer[[]string]
+	list      atomic.Pointer[[]string]
+	quietStop atomic.Bool
 }
 
 func (s *secrets) set(pw []string) { s.list.Store(&pw) }

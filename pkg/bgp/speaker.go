@@ -519,7 +519,9 @@ func (s *Speaker) Shutdown(ctx context.Context) error {
 // the new process re-announces them; their sessions are closed without a
 // NOTIFICATION, which is what makes the router enter graceful-restart helper
 // mode. Peers without graceful restart get explicit withdrawals first, as
-// in Shutdown.
+// in Shutdown. The new process should call SetRoutes before SetPeers: the
+// first UPDATEs on the new sessions then carry the routes, and the
+// End-of-RIB that follows them does not make the router flush them.
 func (s *Speaker) Detach(ctx context.Context) error {
 	return s.stop(ctx, true)
 }
@@ -577,7 +579,14 @@ func (s *Speaker) stop(ctx context.Context, keepForGR bool) error {
 	}
 	waitErr := s.waitWithdrawn(ctx, expect)
 
-	stopErr := s.srv.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: keepForGR})
+	var stopErr error
+	if keepForGR {
+		stopErr = s.srv.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: true})
+		// Stop repeats StopBgp (without graceful restart) before stopping
+		// BFD; that second call finds the server stopped and logs an error
+		// that means nothing here.
+		s.secrets.quietStop.Store(true)
+	}
 	s.srv.Stop()
 	s.log.Info("BGP speaker stopped", "peers", len(s.peers), "routes", len(s.routes), "gracefulRestart", keepForGR)
 	return errors.Join(withdrawErr, waitErr, stopErr)
