@@ -73,7 +73,9 @@ type peerState struct {
 	exported   map[netip.Prefix]bool // the peer's prefix sets
 }
 
-// New starts an embedded GoBGP server with no peers and no routes.
+// New starts an embedded GoBGP server with no peers and no routes. Run one
+// Speaker per process: GoBGP keeps its route-selection options in package
+// variables that every server's start writes.
 func New(opts Options) (*Speaker, error) {
 	if !opts.RouterID.Is4() {
 		return nil, fmt.Errorf("router ID %s: must be an IPv4 address", opts.RouterID)

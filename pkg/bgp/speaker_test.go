@@ -585,3 +585,56 @@ func TestInvalidInputIsRejected(t *testing.T) {
 		t.Error("New accepted an IPv6 router ID")
 	}
 }
+
+func TestPeerSettingsReachGoBGP(t *testing.T) {
+	s := newTestSpeaker(t)
+	p := Peer{Name: "x", MyASN: 65001, ASN: 65002, Address: netip.MustParseAddr("192.0.2.200"), Port: 1179,
+		Source: netip.MustParseAddr("127.0.0.1"), HoldTime: 30 * time.Second, KeepaliveTime: 5 * time.Second,
+		ConnectTime: 3 * time.Second, EBGPMultiHop: true, GracefulRestart: true, Password: "pw",
+		BFD:       &BFD{ReceiveInterval: 250 * time.Millisecond, TransmitInterval: 200 * time.Millisecond, DetectMultiplier: 4},
+		NextHopV6: netip.MustParseAddr("fd00::1")}
+	if err := s.SetPeers([]Peer{p}); err != nil {
+		t.Fatal(err)
+	}
+	var got *api.Peer
+	if err := s.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(x *api.Peer) { got = x }); err != nil || got == nil {
+		t.Fatalf("ListPeer: %v, %v", got, err)
+	}
+	c, tm := got.GetConf(), got.GetTimers().GetConfig()
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"local ASN", c.GetLocalAsn(), uint32(65001)},
+		{"peer ASN", c.GetPeerAsn(), uint32(65002)},
+		{"password", c.GetAuthPassword(), "pw"},
+		{"remote port", got.GetTransport().GetRemotePort(), uint32(1179)},
+		{"local address", got.GetTransport().GetLocalAddress(), "127.0.0.1"},
+		{"hold time", tm.GetHoldTime(), uint64(30)},
+		{"keepalive", tm.GetKeepaliveInterval(), uint64(5)},
+		{"connect retry", tm.GetConnectRetry(), uint64(3)},
+		{"idle hold after reset", tm.GetIdleHoldTimeAfterReset(), uint64(1)},
+		{"ebgp multihop", got.GetEbgpMultihop().GetEnabled(), true},
+		{"multihop TTL", got.GetEbgpMultihop().GetMultihopTtl(), uint32(255)},
+		{"graceful restart", got.GetGracefulRestart().GetEnabled(), true},
+		{"restart time", got.GetGracefulRestart().GetRestartTime(), uint32(gracefulRestartTime)},
+		{"bfd", got.GetBfd().GetEnabled(), true},
+		{"bfd tx µs", got.GetBfd().GetDesiredMinimumTxInterval(), uint32(200000)},
+		{"bfd rx µs", got.GetBfd().GetRequiredMinimumReceive(), uint32(250000)},
+		{"bfd multiplier", got.GetBfd().GetDetectionMultiplier(), uint32(4)},
+		{"families", len(got.GetAfiSafis()), 2},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	for _, af := range got.GetAfiSafis() {
+		if !af.GetMpGracefulRestart().GetConfig().GetEnabled() {
+			t.Errorf("family %v: graceful restart not enabled", af.GetConfig().GetFamily())
+		}
+	}
+	if ss := s.Sessions(); len(ss) != 1 || ss[0].BFD == "" || ss[0].Established() {
+		t.Errorf("Sessions() = %+v, want one unestablished session with a BFD state", ss)
+	}
+}
