@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -36,7 +37,9 @@ func TestAllocatorKeepsItsInvariants(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		m := newModel()
 		t.Repeat(map[string]func(*rapid.T){
-			"assign":   func(t *rapid.T) { m.assign(t, m.drawService(t, rapid.SampledFrom(modelKeys).Draw(t, "key"))) },
+			"assign": func(t *rapid.T) {
+				m.assign(t, m.drawService(t, rapid.SampledFrom(strings.Fields(modelKeys)).Draw(t, "key")))
+			},
 			"update":   m.update,
 			"release":  m.release,
 			"setPools": func(t *rapid.T) { m.setPools(t, m.drawPools(t)) },
@@ -47,13 +50,20 @@ func TestAllocatorKeepsItsInvariants(t *testing.T) {
 }
 
 // The universe: IPv4 addresses across a /24 boundary (so avoidBuggyIPs
-// matters) and a few IPv6 addresses.
-var (
-	modelKeys = []string{"n1/s0", "n1/s1", "n1/s2", "n1/s3", "n2/s0", "n2/s1", "n2/s2", "n2/s3"}
-	modelV4   = []string{"192.0.2.250-192.0.2.255", "192.0.2.253-192.0.3.2", "192.0.3.0-192.0.3.5", "192.0.2.250-192.0.3.5", "192.0.3.4/32"}
-	modelV6   = []string{"2001:db8::1-2001:db8::4", "2001:db8::3-2001:db8::8", "2001:db8::5-2001:db8::6"}
-	modelNS   = map[string]map[string]string{"n1": {"env": "prod"}, "n2": nil}
+// matters) and a few IPv6 addresses; pools draw their ranges from these.
+const (
+	modelV4Ranges = "192.0.2.250-192.0.2.255 192.0.2.253-192.0.3.2 192.0.3.0-192.0.3.5 192.0.2.250-192.0.3.5 192.0.3.4/32"
+	modelV6Ranges = "2001:db8::1-2001:db8::4 2001:db8::3-2001:db8::8 2001:db8::5-2001:db8::6"
+	modelKeys     = "n1/s0 n1/s1 n1/s2 n1/s3 n2/s0 n2/s1 n2/s2 n2/s3"
 )
+
+// namespaceLabels: n1 is selected by env=prod, n2 by nothing.
+func namespaceLabels(ns string) map[string]string {
+	if ns == "n1" {
+		return map[string]string{"env": "prod"}
+	}
+	return nil
+}
 
 func universe() []netip.Addr {
 	var out []netip.Addr
@@ -91,7 +101,7 @@ func (m *model) drawPools(t *rapid.T) []Pool {
 		}
 		p := Pool{Name: name, AutoAssign: rapid.IntRange(0, 4).Draw(t, "auto") > 0,
 			AvoidBuggyIPs: rapid.Bool().Draw(t, "buggy"), Priority: rapid.IntRange(0, 2).Draw(t, "prio")}
-		for _, s := range rapid.SliceOfNDistinct(rapid.SampledFrom(append(slices.Clone(modelV4), modelV6...)), 0, 3, rapid.ID).Draw(t, "ranges") {
+		for _, s := range rapid.SliceOfNDistinct(rapid.SampledFrom(strings.Fields(modelV4Ranges+" "+modelV6Ranges)), 0, 3, rapid.ID).Draw(t, "ranges") {
 			r, err := ParseRange(s)
 			if err != nil {
 				t.Fatal(err)
@@ -123,7 +133,7 @@ func (m *model) drawService(t *rapid.T, key string) Service {
 	}
 	shape := rapid.SampledFrom(shapes).Draw(t, "shape")
 	ns := key[:2]
-	s := Service{Key: key, Namespace: ns, NamespaceLabels: modelNS[ns], Policy: shape.p, Families: slices.Clone(shape.f)}
+	s := Service{Key: key, Namespace: ns, NamespaceLabels: namespaceLabels(ns), Policy: shape.p, Families: slices.Clone(shape.f)}
 	if rapid.Bool().Draw(t, "gold") {
 		s.Labels = map[string]string{"tier": "gold"}
 	}
