@@ -522,3 +522,32 @@ func TestSingleStackClusterPreferDualStackGetsOneAddressAndStaysPut(t *testing.T
 		}
 	}
 }
+
+// Shrinking a pool under a valid configuration moves the Services whose
+// addresses left it; the rest keep theirs.
+func TestShrunkPoolMovesOnlyTheServicesOutsideIt(t *testing.T) {
+	t.Parallel()
+	s := newScope(t)
+	s.pool("p", "198.51.100.240/29")
+	s.runController()
+	s.service("a", corev1.IPFamilyPolicySingleStack)
+	a := s.waitIngress("a", "IPv4")
+	s.service("b", corev1.IPFamilyPolicySingleStack)
+	b := s.waitIngress("b", "IPv4")
+	// Keep only the upper half, which holds neither address (both are low).
+	s.setPoolAddresses("p", "198.51.100.244/30")
+	var na, nb []string
+	s.eventually(func() error {
+		na, nb = ingressOf(s.get("a")), ingressOf(s.get("b"))
+		if len(na) != 1 || len(nb) != 1 || na[0] == a[0] || nb[0] == b[0] {
+			return fmt.Errorf("a %v b %v", na, nb)
+		}
+		return nil
+	}, "moved")
+	for _, ip := range append(na, nb...) {
+		if !strings.HasPrefix(ip, "198.51.100.24") || ip < "198.51.100.244" {
+			t.Errorf("moved to %s, outside the shrunk pool", ip)
+		}
+	}
+	s.waitEvent("a", controller.EventIPReleased, a[0])
+}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -122,6 +123,16 @@ func (r serviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		res = allocate.Result{Pool: pool, Addrs: addrs, State: stateOf(addrs, in), Reason: inErr.Error(), Err: inErr}
 	} else {
 		res = r.alloc.Assign(in)
+		if errors.Is(res.Err, allocate.ErrStale) && r.cfg != nil {
+			// The held addresses left their pool (it was removed or shrunk, or
+			// stopped admitting the Service) under a valid configuration: the
+			// admin took them away, so the Service moves. Without a valid
+			// configuration nothing moves.
+			released := r.alloc.Release(key)
+			res = r.alloc.Assign(in)
+			res.Released = append(released, res.Released...)
+			res.Changed = true
+		}
 	}
 	if len(res.Released) > 0 {
 		r.enqueueWaiting()

@@ -68,6 +68,11 @@ type Options struct {
 	// view to include the other ready nodes, so a starting speaker does not
 	// briefly believe it is alone and claim every address.
 	SettleTimeout time.Duration
+	// HandBackDelay is how long a node waits before answering for an address
+	// that another live node may still be answering for (it returns after a
+	// restart or a network cut and wins the election back), so the previous
+	// owner stops first: a short silence instead of two answers.
+	HandBackDelay time.Duration
 	Registerer    prometheus.Registerer
 }
 
@@ -83,6 +88,13 @@ type Speaker struct {
 	cfg         *config.Config // last good configuration
 	settled     bool
 	settleStart time.Time
+	// Layer-2 safety (see gateLayer2): owners seen in the last plan, when
+	// each pending hand-back started, and until when every claim waits.
+	lastOwners  map[netip.Addr]string
+	pending     map[netip.Addr]time.Time
+	holdUntil   time.Time
+	partitioned bool
+	answering   map[netip.Addr]bool
 	lastPlan    announce.Plan
 }
 
@@ -92,6 +104,9 @@ const planKey = "plan"
 func Setup(mgr ctrl.Manager, opts Options) (*Speaker, error) {
 	if opts.SettleTimeout == 0 {
 		opts.SettleTimeout = 5 * time.Second
+	}
+	if opts.HandBackDelay == 0 {
+		opts.HandBackDelay = 500 * time.Millisecond
 	}
 	s := &Speaker{client: mgr.GetClient(), opts: opts, metrics: newMetrics(opts.Registerer),
 		wake: make(chan event.GenericEvent, 1)}
@@ -190,8 +205,12 @@ func (s *Speaker) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 	plan := announce.Compute(announce.Input{Config: cfg, Nodes: nodes, Services: svcs, Self: s.opts.NodeName})
 
 	var errs []error
+	var retry time.Duration
 	if s.opts.Layer2 != nil {
-		errs = append(errs, s.applyLayer2(ctx, plan))
+		var l2 map[netip.Addr]announce.L2Entry
+		l2, retry = s.gateLayer2(log, plan, nodes)
+		errs = append(errs, s.applyLayer2(ctx, l2))
+		plan.L2 = l2
 	}
 	if s.opts.BGP != nil {
 		errs = append(errs, s.applyBGP(ctx, cfg, nodes, plan))
@@ -206,7 +225,98 @@ func (s *Speaker) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 		log.Error(err, "applying the plan partly failed; retrying")
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: retry}, nil
+}
+
+// gateLayer2 keeps two nodes from ever answering for one address. A node in
+// a minority partition (it sees at most half of the ready nodes alive, with
+// three or more) answers for nothing: it cannot tell a cut of its own link
+// from the death of the others, and the majority side takes over. A node
+// that wins an address another live node may still be answering for (a hand
+// back after a restart or a healed cut) waits HandBackDelay, so the previous
+// owner, which sees the same membership change, stops first. Failover from
+// a dead owner, and new addresses, are claimed at once.
+func (s *Speaker) gateLayer2(log interface{ Info(string, ...any) }, plan announce.Plan, nodes []announce.Node) (map[netip.Addr]announce.L2Entry, time.Duration) {
+	now := time.Now()
+	alive, ready := 0, 0
+	aliveSet := map[string]bool{}
+	for _, n := range nodes {
+		if n.Alive {
+			aliveSet[n.Name] = true
+		}
+	}
+	for _, n := range nodes {
+		if n.Ready {
+			ready++
+			if n.Alive {
+				alive++
+			}
+		}
+	}
+	if s.opts.Liveness != nil && ready >= 3 && alive*2 <= ready {
+		if !s.partitioned {
+			log.Info("minority partition: answering for nothing until the others are reachable", "alive", alive, "ready", ready)
+		}
+		s.partitioned = true
+		s.answering = nil
+		s.lastOwners = nil
+		return map[netip.Addr]announce.L2Entry{}, 0
+	}
+	if s.partitioned || s.lastOwners == nil {
+		// First plan, or back from a partition: whatever this node wins may
+		// still be answered by whoever held it meanwhile.
+		s.partitioned = false
+		if len(aliveSet) > 1 {
+			s.holdUntil = now.Add(s.opts.HandBackDelay)
+		}
+	}
+	if s.pending == nil {
+		s.pending = map[netip.Addr]time.Time{}
+	}
+	out := map[netip.Addr]announce.L2Entry{}
+	var retry time.Duration
+	for a, e := range plan.L2 {
+		wait := time.Time{}
+		switch prev, known := s.lastOwners[a]; {
+		case s.answering[a]:
+		case now.Before(s.holdUntil):
+			wait = s.holdUntil
+		case known && prev != s.opts.NodeName && aliveSet[prev]:
+			since, ok := s.pending[a]
+			if !ok {
+				since = now
+				s.pending[a] = now
+			}
+			wait = since.Add(s.opts.HandBackDelay)
+		}
+		if now.Before(wait) {
+			if d := wait.Sub(now); retry == 0 || d < retry {
+				retry = d
+			}
+			continue
+		}
+		delete(s.pending, a)
+		out[a] = e
+	}
+	for a := range s.pending {
+		if _, still := plan.L2[a]; !still {
+			delete(s.pending, a)
+		}
+	}
+	owners := make(map[netip.Addr]string, len(plan.Owners))
+	for a, o := range plan.Owners {
+		owners[a] = o
+		if _, waiting := s.pending[a]; waiting {
+			// Still someone else's until the hand-back completes.
+			owners[a] = s.lastOwners[a]
+		}
+	}
+	s.lastOwners = owners
+	s.answering = map[netip.Addr]bool{}
+	for a := range out {
+		s.answering[a] = true
+	}
+	return out, retry
 }
 
 // loadConfig builds the configuration; an invalid set keeps the last good
@@ -255,7 +365,7 @@ func (s *Speaker) nodes(ctx context.Context) ([]announce.Node, error) {
 	}
 	out := make([]announce.Node, 0, len(list.Items))
 	for _, n := range list.Items {
-		an := announce.Node{Name: n.Name, Labels: n.Labels}
+		an := announce.Node{Name: n.Name, Labels: n.Labels, Ready: nodeReady(&n)}
 		if alive != nil {
 			an.Alive = alive[n.Name]
 		} else {
@@ -378,10 +488,10 @@ func (s *Speaker) services(ctx context.Context) ([]announce.Service, error) {
 }
 
 // applyLayer2 hands the owned addresses to the ARP/NDP responders.
-func (s *Speaker) applyLayer2(ctx context.Context, plan announce.Plan) error {
-	desired := make(map[netip.Addr][]string, len(plan.L2))
+func (s *Speaker) applyLayer2(ctx context.Context, l2 map[netip.Addr]announce.L2Entry) error {
+	desired := make(map[netip.Addr][]string, len(l2))
 	var errs []error
-	for a, e := range plan.L2 {
+	for a, e := range l2 {
 		ifaces := e.Interfaces
 		if len(ifaces) == 0 && s.opts.DefaultInterfaces != nil {
 			var err error

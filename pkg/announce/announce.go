@@ -26,6 +26,8 @@ type Node struct {
 	Labels map[string]string
 	// Alive is the liveness verdict (memberlist, else Node readiness).
 	Alive bool
+	// Ready is the Node's Ready condition: whether a speaker is expected there.
+	Ready bool
 }
 
 // Service is a LoadBalancer Service with the addresses in its status.

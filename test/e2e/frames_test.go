@@ -8,7 +8,6 @@ import (
 
 type packetAddr = packet.Addr
 
-
 // malformedFrames are hostile or broken ARP and ICMPv6 frames: truncated,
 // wrong lengths, bogus options, a spoofed ARP claiming to be the owner.
 func malformedFrames(dst, src, owner net.HardwareAddr) [][]byte {
