@@ -11,15 +11,23 @@ GOTEST_FLAGS ?=
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all build test test-unit test-deps envtest-bins lint generate verify-generate \
-        bench bench-controller fuzz demo demo-down clean help
+        bench bench-controller bench-failover fuzz demo demo-down clean help
 
 all: build
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/controller and bin/speaker
+build: ## build bin/controller, bin/speaker and bin/heraldctl
 	$(GO) build -o bin/ ./cmd/...
+
+demo: build test-deps ## Herald end to end on a local lab (root); KEEP=1 leaves it running
+	$(GO) build -o bin/demo ./test/demo
+	bin/demo up $(if $(KEEP),--keep)
+
+demo-down: ## remove everything a demo run left behind
+	$(GO) build -o bin/demo ./test/demo
+	bin/demo down
 
 test-deps: ## install the lab's Debian packages (root) and build the control-plane binaries (cached)
 	@if [[ $$(id -u) == 0 ]]; then hack/install-test-deps.sh; else echo "not root: network-lab tests will skip" >&2; fi
@@ -48,6 +56,10 @@ verify-generate: ## fail when generated code or CRDs are stale
 
 bench: ## all Go benchmarks (figures go to docs/performance.md)
 	$(GO) test -run='^$$' -bench=. -benchmem ./pkg/...
+
+bench-failover: test-deps ## layer-2 failover times (graceful, kill, link cut), 10 runs each, in the lab
+	HERALD_MEASURE=1 KUBEBUILDER_ASSETS="$$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)" \
+	  $(GO) test -count=1 -v -run TestFailover -timeout 20m ./test/e2e/ | grep -E 'takeover|PASS|FAIL|ok'
 
 fuzz: ## long fuzz runs (FUZZTIME per target, default 60s)
 	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' pkg | xargs -n1 dirname | sort -u); do \
