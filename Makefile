@@ -50,6 +50,7 @@ lint: ## gofmt, go vet, staticcheck
 
 generate: ## regenerate deepcopy and CRD YAML (deploy/crds)
 	hack/update-codegen.sh
+	$(GO) run ./hack/gendocs .
 
 verify-generate: ## fail when generated code or CRDs are stale
 	hack/verify-codegen.sh
