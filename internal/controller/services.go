@@ -97,13 +97,6 @@ func (r serviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		return ctrl.Result{}, r.cleanup(ctx, &svc)
 	}
-	if !controllerutil.ContainsFinalizer(&svc, FinalizerCleanup) {
-		orig := svc.DeepCopy()
-		controllerutil.AddFinalizer(&svc, FinalizerCleanup)
-		if err := r.client.Patch(ctx, &svc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
-		}
-	}
 
 	r.mu.Lock()
 	if err := r.ensureInitialized(ctx); err != nil {
@@ -204,20 +197,15 @@ func (r serviceReconciler) write(ctx context.Context, svc *corev1.Service, res a
 		log.Info("address released", "address", a.String())
 	}
 
-	if !ingressEqual(svc.Status.LoadBalancer.Ingress, ingress) || conditionChanged(svc.Status.Conditions, cond) {
-		orig := svc.DeepCopy()
-		svc.Status.LoadBalancer.Ingress = ingress
-		meta.SetStatusCondition(&svc.Status.Conditions, cond)
-		if err := r.client.Status().Patch(ctx, svc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			return fmt.Errorf("patch status: %w", err)
-		}
-	}
+	// Metadata first, in one write: the finalizer (so deletion waits for the
+	// release) and the pool annotation. Status follows only once it landed.
 	wantPool := ""
 	if len(res.Addrs) > 0 {
 		wantPool = res.Pool
 	}
-	if svc.Annotations[AnnotationAllocatedFromPool] != wantPool {
+	if !controllerutil.ContainsFinalizer(svc, FinalizerCleanup) || svc.Annotations[AnnotationAllocatedFromPool] != wantPool {
 		orig := svc.DeepCopy()
+		controllerutil.AddFinalizer(svc, FinalizerCleanup)
 		if wantPool == "" {
 			delete(svc.Annotations, AnnotationAllocatedFromPool)
 		} else {
@@ -226,8 +214,16 @@ func (r serviceReconciler) write(ctx context.Context, svc *corev1.Service, res a
 			}
 			svc.Annotations[AnnotationAllocatedFromPool] = wantPool
 		}
-		if err := r.client.Patch(ctx, svc, client.MergeFrom(orig)); err != nil {
-			return fmt.Errorf("patch annotation %s: %w", AnnotationAllocatedFromPool, err)
+		if err := r.client.Patch(ctx, svc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("patch finalizer and annotation %s: %w", AnnotationAllocatedFromPool, err)
+		}
+	}
+	if !ingressEqual(svc.Status.LoadBalancer.Ingress, ingress) || conditionChanged(svc.Status.Conditions, cond) {
+		orig := svc.DeepCopy()
+		svc.Status.LoadBalancer.Ingress = ingress
+		meta.SetStatusCondition(&svc.Status.Conditions, cond)
+		if err := r.client.Status().Patch(ctx, svc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("patch status: %w", err)
 		}
 	}
 	return nil
