@@ -41,7 +41,7 @@ func run() error {
 		probeAddr    = fs.String("health-probe-bind-address", ":7473", "address of /healthz and /readyz; 0 disables them")
 		qps          = fs.Float64("kube-api-qps", 200, "client requests per second to the apiserver (client-go's default of 5 is far too low for thousands of Services)")
 		burst        = fs.Int("kube-api-burst", 400, "client request burst to the apiserver")
-		leaseSeconds = fs.Duration("leader-lease-duration", 15*time.Second, "how long a lost leader's lease blocks the next one")
+		leaseDuration = fs.Duration("leader-lease-duration", 15*time.Second, "how long a lost leader's lease blocks the next one")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
 	)
 	_ = fs.Parse(os.Args[1:])
@@ -57,8 +57,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	renew := *leaseSeconds * 2 / 3
-	retry := *leaseSeconds / 5
+	renew := *leaseDuration * 2 / 3
+	retry := *leaseDuration / 5
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        kube.NewScheme(),
 		Metrics:                       metricsserver.Options{BindAddress: *metricsAddr},
@@ -67,10 +67,10 @@ func run() error {
 		LeaderElectionID:              "herald-controller",
 		LeaderElectionNamespace:       *namespace,
 		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 leaseSeconds,
+		LeaseDuration:                 leaseDuration,
 		RenewDeadline:                 &renew,
 		RetryPeriod:                   &retry,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		Cache: cache.Options{SyncPeriod: new(controller.ResyncPeriod), ByObject: map[client.Object]cache.ByObject{
 			&v1beta1.IPAddressPool{}:    {Namespaces: map[string]cache.Config{*namespace: {}}},
 			&v1beta1.L2Advertisement{}:  {Namespaces: map[string]cache.Config{*namespace: {}}},
 			&v1beta1.BGPAdvertisement{}: {Namespaces: map[string]cache.Config{*namespace: {}}},

@@ -228,5 +228,6 @@ func splitKey(key string) (types.NamespacedName, bool) {
 	return types.NamespacedName{}, false
 }
 
-// resyncPeriod bounds how long a missed wake-up can delay a decision.
-const resyncPeriod = 10 * time.Minute
+// ResyncPeriod is how often the manager's caches replay every object: it
+// bounds how long a dropped wake-up can delay a decision.
+const ResyncPeriod = 10 * time.Minute
