@@ -64,7 +64,7 @@ bench-controller: test-deps ## 2000 Services on the real apiserver: assignment r
 
 bench-failover: test-deps ## layer-2 failover times (graceful, kill, link cut), 10 runs each, in the lab
 	HERALD_MEASURE=1 KUBEBUILDER_ASSETS="$$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)" \
-	  $(GO) test -count=1 -v -run TestFailover -timeout 20m ./test/e2e/ | grep -E 'takeover|PASS|FAIL|ok'
+	  $(GO) test -count=1 -v -run 'TestFailover|TestMeasure' -timeout 30m ./test/e2e/ | grep -E 'takeover|backfill|RSS|PASS|FAIL|ok'
 
 fuzz: ## long fuzz runs (FUZZTIME per target, default 60s)
 	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' pkg | xargs -n1 dirname | sort -u); do \
@@ -104,3 +104,7 @@ sync-crds: ## copy deploy/crds into the kustomize base and the Helm chart (after
 manifests-check: ## render deploy/ (kustomize, Helm) and check it on a real apiserver: dry-run apply, RBAC, Pod Security
 	KUBEBUILDER_ASSETS="$$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)" \
 	  $(GO) test -count=1 -run TestDeploy ./test/integration/
+
+bench-bgp-e2e: test-deps ## BGP end to end in the lab: Service -> FRR/BIRD RIB and FIB, withdrawals, SIGTERM, BFD, 250 Services
+	HERALD_MEASURE=1 KUBEBUILDER_ASSETS="$$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)" \
+	  $(GO) test -count=1 -v -run TestBGPMeasure -timeout 20m ./test/e2e/ | grep -v '"time":'

@@ -9,11 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -47,7 +49,7 @@ type flags struct {
 	mlSecret                                 string
 	bgpPort                                  int
 	burstCount                               int
-	burstInterval, refresh                   time.Duration
+	burstInterval, refresh, handBack         time.Duration
 	qps                                      float64
 	burst                                    int
 }
@@ -73,6 +75,7 @@ func parseFlags() flags {
 	fs.IntVar(&f.burstCount, "announce-burst-count", 3, "gratuitous ARP / unsolicited NA messages sent on takeover")
 	fs.DurationVar(&f.burstInterval, "announce-burst-interval", time.Second, "spacing of the takeover burst")
 	fs.DurationVar(&f.refresh, "announce-refresh-interval", 0, "re-announce owned addresses this often; 0 disables")
+	fs.DurationVar(&f.handBack, "handback-delay", 500*time.Millisecond, "how long a node waits before answering for an address another live node may still answer for (after a restart or a healed cut)")
 	fs.Float64Var(&f.qps, "kube-api-qps", 50, "client requests per second to the apiserver")
 	fs.IntVar(&f.burst, "kube-api-burst", 100, "client request burst to the apiserver")
 	_ = fs.Parse(os.Args[1:])
@@ -106,7 +109,8 @@ func run() error {
 		return err
 	}
 	opts := speaker.Options{NodeName: f.nodeName, Namespace: f.namespace, LBClass: f.lbClass,
-		DefaultInterfaces: layer2.DefaultInterfaces, Registerer: ctrlmetrics.Registry}
+		DefaultInterfaces: layer2.DefaultInterfaces, Carrier: carrier, HandBackDelay: f.handBack,
+		Registerer: ctrlmetrics.Registry}
 
 	var teardown []func(context.Context)
 	if f.layer2 {
@@ -194,6 +198,15 @@ func run() error {
 	err = mgr.Start(ctx)
 	<-done
 	return err
+}
+
+// carrier reports whether an interface is up with carrier (operstate up).
+func carrier(iface string) bool {
+	l, err := netlink.LinkByName(iface)
+	if err != nil {
+		return false
+	}
+	return l.Attrs().OperState == netlink.OperUp || (l.Attrs().OperState == netlink.OperUnknown && l.Attrs().Flags&net.FlagUp != 0)
 }
 
 // waitNode reads this node's object, waiting while it does not exist yet

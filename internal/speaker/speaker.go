@@ -51,6 +51,12 @@ type Liveness interface {
 	SetPeers(peers map[string]netip.Addr)
 	Alive() map[string]bool
 	Changes() <-chan struct{}
+	// Reachable lists the peers reachable right now (no suspicion), the
+	// early sign that this node may be cut off.
+	Reachable() map[string]bool
+	// Rejoin exchanges state with every peer, so peers that declared this
+	// node dead learn at once that it is back.
+	Rejoin(timeout time.Duration)
 }
 
 // Options configure the speaker glue.
@@ -73,7 +79,11 @@ type Options struct {
 	// restart or a network cut and wins the election back), so the previous
 	// owner stops first: a short silence instead of two answers.
 	HandBackDelay time.Duration
-	Registerer    prometheus.Registerer
+	// Carrier reports whether an interface is up with carrier (nil: always).
+	// A node whose link dropped cannot be heard, and the others take its
+	// addresses over; when the link returns, it must not answer at once.
+	Carrier    func(iface string) bool
+	Registerer prometheus.Registerer
 }
 
 // Speaker reconciles one key: "this node's plan". Every watched change maps
@@ -95,7 +105,12 @@ type Speaker struct {
 	holdUntil   time.Time
 	partitioned bool
 	answering   map[netip.Addr]bool
+	carrier     map[string]bool      // last seen carrier per announcing interface
+	upSince     map[string]time.Time // when an interface's carrier returned
+	ifMu        sync.Mutex           // guards ifaces, read by the carrier poll
+	ifaces      []string             // interfaces this node announces on
 	lastPlan    announce.Plan
+	bgpWarnings string // the wire's last warnings, logged when they change
 }
 
 const planKey = "plan"
@@ -130,12 +145,23 @@ func Setup(mgr ctrl.Manager, opts Options) (*Speaker, error) {
 	}
 	if opts.Liveness != nil {
 		if err := mgr.Add(runnable(func(ctx context.Context) error {
+			// Membership changes wake the plan; so does a change in how many
+			// peers are reachable, which memberlist reports by no event.
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			last, lastCarrier := -1, ""
 			for {
 				select {
 				case <-ctx.Done():
 					return nil
 				case <-opts.Liveness.Changes():
 					s.Wake()
+				case <-tick.C:
+					n := len(opts.Liveness.Reachable())
+					if c := s.carrierSignature(); c != lastCarrier || n != last {
+						last, lastCarrier = n, c
+						s.Wake()
+					}
 				}
 			}
 		})); err != nil {
@@ -207,9 +233,11 @@ func (s *Speaker) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 	var errs []error
 	var retry time.Duration
 	if s.opts.Layer2 != nil {
+		resolved, err := s.resolveInterfaces(plan.L2)
+		errs = append(errs, err)
 		var l2 map[netip.Addr]announce.L2Entry
-		l2, retry = s.gateLayer2(log, plan, nodes)
-		errs = append(errs, s.applyLayer2(ctx, l2))
+		l2, retry = s.gateLayer2(log, plan, nodes, resolved)
+		errs = append(errs, s.applyLayer2(l2))
 		plan.L2 = l2
 	}
 	if s.opts.BGP != nil {
@@ -219,7 +247,7 @@ func (s *Speaker) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 	s.lastPlan = plan
 	s.metrics.observePlan(plan)
 	// Status objects last: the wire must never wait on the apiserver.
-	errs = append(errs, s.writeStatus(ctx, plan))
+	errs = append(errs, s.writeStatus(ctx, plan, svcs))
 	s.metrics.planSeconds.Observe(time.Since(start).Seconds())
 	if err := errors.Join(errs...); err != nil {
 		log.Error(err, "applying the plan partly failed; retrying")
@@ -236,35 +264,47 @@ func (s *Speaker) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 // back after a restart or a healed cut) waits HandBackDelay, so the previous
 // owner, which sees the same membership change, stops first. Failover from
 // a dead owner, and new addresses, are claimed at once.
-func (s *Speaker) gateLayer2(log interface{ Info(string, ...any) }, plan announce.Plan, nodes []announce.Node) (map[netip.Addr]announce.L2Entry, time.Duration) {
+func (s *Speaker) gateLayer2(log interface{ Info(string, ...any) }, plan announce.Plan, nodes []announce.Node, ifaces map[netip.Addr][]string) (map[netip.Addr]announce.L2Entry, time.Duration) {
 	now := time.Now()
-	alive, ready := 0, 0
+	s.observeCarrier(log, now, ifaces)
 	aliveSet := map[string]bool{}
 	for _, n := range nodes {
 		if n.Alive {
 			aliveSet[n.Name] = true
 		}
 	}
-	for _, n := range nodes {
-		if n.Ready {
-			ready++
-			if n.Alive {
-				alive++
+	if s.opts.Liveness != nil {
+		// Reachability, not conviction, decides the partition test: a node
+		// cut off suspects its peers within a probe round, before the others
+		// convict it and take over, so it falls silent first.
+		reach := s.opts.Liveness.Reachable()
+		reachable, ready := 0, 0
+		for _, n := range nodes {
+			if n.Ready {
+				ready++
+				if n.Name == s.opts.NodeName || reach[n.Name] {
+					reachable++
+				}
 			}
 		}
-	}
-	if s.opts.Liveness != nil && ready >= 3 && alive*2 <= ready {
-		if !s.partitioned {
-			log.Info("minority partition: answering for nothing until the others are reachable", "alive", alive, "ready", ready)
+		if ready >= 3 && reachable*2 <= ready {
+			if !s.partitioned {
+				log.Info("minority partition: answering for nothing until the others are reachable", "reachable", reachable, "ready", ready)
+			}
+			s.partitioned = true
+			s.answering = nil
+			s.lastOwners = nil
+			return map[netip.Addr]announce.L2Entry{}, 0
 		}
-		s.partitioned = true
-		s.answering = nil
-		s.lastOwners = nil
-		return map[netip.Addr]announce.L2Entry{}, 0
 	}
 	if s.partitioned || s.lastOwners == nil {
 		// First plan, or back from a partition: whatever this node wins may
-		// still be answered by whoever held it meanwhile.
+		// still be answered by whoever held it meanwhile. Tell the peers we
+		// are back (they may hold us dead) and give them time to let go.
+		if s.partitioned {
+			log.Info("peers reachable again; taking addresses back after the hand-back delay")
+			go s.opts.Liveness.Rejoin(time.Second)
+		}
 		s.partitioned = false
 		if len(aliveSet) > 1 {
 			s.holdUntil = now.Add(s.opts.HandBackDelay)
@@ -276,8 +316,21 @@ func (s *Speaker) gateLayer2(log interface{ Info(string, ...any) }, plan announc
 	out := map[netip.Addr]announce.L2Entry{}
 	var retry time.Duration
 	for a, e := range plan.L2 {
+		e.Interfaces = ifaces[a]
+		if len(e.Interfaces) == 0 {
+			continue // nowhere to answer (see resolveInterfaces' error)
+		}
 		wait := time.Time{}
+		up := s.linkWait(e.Interfaces)
 		switch prev, known := s.lastOwners[a]; {
+		case up.IsZero():
+			// Every interface of the address lost carrier: nobody can hear
+			// this node there, and it must not answer when the link returns
+			// until the hand-back delay passed.
+			delete(s.answering, a)
+			continue
+		case now.Before(up):
+			wait = up
 		case s.answering[a]:
 		case now.Before(s.holdUntil):
 			wait = s.holdUntil
@@ -487,10 +540,12 @@ func (s *Speaker) services(ctx context.Context) ([]announce.Service, error) {
 	return out, nil
 }
 
-// applyLayer2 hands the owned addresses to the ARP/NDP responders.
-func (s *Speaker) applyLayer2(ctx context.Context, l2 map[netip.Addr]announce.L2Entry) error {
-	desired := make(map[netip.Addr][]string, len(l2))
+// resolveInterfaces picks the interfaces of every address this node wins:
+// the advertisements' list, or the default choice.
+func (s *Speaker) resolveInterfaces(l2 map[netip.Addr]announce.L2Entry) (map[netip.Addr][]string, error) {
+	out := make(map[netip.Addr][]string, len(l2))
 	var errs []error
+	var all []string
 	for a, e := range l2 {
 		ifaces := e.Interfaces
 		if len(ifaces) == 0 && s.opts.DefaultInterfaces != nil {
@@ -500,12 +555,97 @@ func (s *Speaker) applyLayer2(ctx context.Context, l2 map[netip.Addr]announce.L2
 				continue
 			}
 		}
-		desired[a] = ifaces
+		out[a] = ifaces
+		all = append(all, ifaces...)
+	}
+	slices.Sort(all)
+	s.ifMu.Lock()
+	s.ifaces = slices.Compact(all)
+	s.ifMu.Unlock()
+	return out, errors.Join(errs...)
+}
+
+// carrierSignature summarizes the carrier of the announcing interfaces, so
+// the poll can wake the plan when a link drops or returns.
+func (s *Speaker) carrierSignature() string {
+	if s.opts.Carrier == nil {
+		return ""
+	}
+	s.ifMu.Lock()
+	ifaces := slices.Clone(s.ifaces)
+	s.ifMu.Unlock()
+	var b strings.Builder
+	for _, i := range ifaces {
+		fmt.Fprintf(&b, "%s=%t,", i, s.opts.Carrier(i))
+	}
+	return b.String()
+}
+
+// observeCarrier records carrier transitions; a returning link starts the
+// hand-back delay for its addresses and tells the peers this node is back.
+func (s *Speaker) observeCarrier(log interface{ Info(string, ...any) }, now time.Time, ifaces map[netip.Addr][]string) {
+	if s.opts.Carrier == nil {
+		return
+	}
+	if s.carrier == nil {
+		s.carrier, s.upSince = map[string]bool{}, map[string]time.Time{}
+	}
+	for _, list := range ifaces {
+		for _, i := range list {
+			up := s.opts.Carrier(i)
+			was, seen := s.carrier[i]
+			switch {
+			case seen && was && !up:
+				log.Info("link lost carrier; not answering on it", "interface", i)
+			case seen && !was && up:
+				log.Info("link has carrier again; answering after the hand-back delay", "interface", i)
+				s.upSince[i] = now
+				if s.opts.Liveness != nil {
+					go s.opts.Liveness.Rejoin(time.Second)
+				}
+			}
+			s.carrier[i] = up
+		}
+	}
+}
+
+// linkWait returns when the address may be answered on its interfaces: the
+// zero time when none has carrier, else the end of the hand-back delay of
+// the interface that returned last (a time in the past when none did lately).
+func (s *Speaker) linkWait(ifaces []string) time.Time {
+	if s.opts.Carrier == nil {
+		return time.Unix(1, 0)
+	}
+	var latest time.Time
+	anyUp := false
+	for _, i := range ifaces {
+		if up, seen := s.carrier[i]; seen && !up {
+			continue
+		}
+		anyUp = true
+		if t := s.upSince[i]; t.After(latest) {
+			latest = t
+		}
+	}
+	if !anyUp {
+		return time.Time{}
+	}
+	if latest.IsZero() {
+		return time.Unix(1, 0)
+	}
+	return latest.Add(s.opts.HandBackDelay)
+}
+
+// applyLayer2 hands the addresses to answer for to the ARP/NDP responders.
+func (s *Speaker) applyLayer2(l2 map[netip.Addr]announce.L2Entry) error {
+	desired := make(map[netip.Addr][]string, len(l2))
+	for a, e := range l2 {
+		desired[a] = e.Interfaces
 	}
 	if err := s.opts.Layer2.Set(desired); err != nil {
-		errs = append(errs, fmt.Errorf("layer 2: %w", err))
+		return fmt.Errorf("layer 2: %w", err)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // applyBGP configures the sessions that select this node and the routes.
@@ -541,11 +681,28 @@ func (s *Speaker) applyBGP(ctx context.Context, cfg *config.Config, nodes []anno
 			peers = append(peers, bp)
 		}
 	}
-	if err := s.opts.BGP.SetPeers(peers); err != nil {
-		errs = append(errs, fmt.Errorf("bgp peers: %w", err))
+	// Warnings are settings the wire applied but that have no effect (a
+	// localPref towards an eBGP peer, a BFD option GoBGP lacks). The
+	// configuration loader reports them too; retrying cannot change them,
+	// so they are logged when they change instead of failing the plan.
+	var warns bgp.Warnings
+	apply := func(what string, err error) {
+		var w bgp.Warnings
+		switch {
+		case err == nil:
+		case errors.As(err, &w):
+			warns = append(warns, w...)
+		default:
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
 	}
-	if err := s.opts.BGP.SetRoutes(bgpRoutes(plan)); err != nil {
-		errs = append(errs, fmt.Errorf("bgp routes: %w", err))
+	apply("bgp peers", s.opts.BGP.SetPeers(peers))
+	apply("bgp routes", s.opts.BGP.SetRoutes(bgpRoutes(plan)))
+	if msg := warns.Error(); msg != s.bgpWarnings {
+		s.bgpWarnings = msg
+		if msg != "" {
+			ctrl.LoggerFrom(ctx).Info("BGP settings without effect", "warnings", msg)
+		}
 	}
 	return errors.Join(errs...)
 }

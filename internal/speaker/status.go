@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -43,7 +44,11 @@ type bgpWant struct {
 
 // writeStatus converges this node's ServiceL2Status and ServiceBGPStatus
 // objects to the plan: one object per Service this node announces.
-func (s *Speaker) writeStatus(ctx context.Context, plan announce.Plan) error {
+func (s *Speaker) writeStatus(ctx context.Context, plan announce.Plan, svcs []announce.Service) error {
+	addrsOf := make(map[string][]netip.Addr, len(svcs))
+	for _, svc := range svcs {
+		addrsOf[svc.Key] = svc.Addrs
+	}
 	l2 := map[string]*l2Want{}
 	for a, e := range plan.L2 {
 		for _, key := range e.Services {
@@ -64,7 +69,13 @@ func (s *Speaker) writeStatus(ctx context.Context, plan announce.Plan) error {
 				w = &bgpWant{}
 				bgpw[key] = w
 			}
-			w.addrs = append(w.addrs, r.Prefix.String())
+			// The status lists the Service's addresses, not the routes:
+			// a route may be an aggregate covering several Services.
+			for _, a := range addrsOf[key] {
+				if r.Prefix.Contains(a) {
+					w.addrs = append(w.addrs, a.String())
+				}
+			}
 			w.peers = append(w.peers, r.Peers...)
 		}
 	}

@@ -79,6 +79,17 @@ func (j *joiner) setPeers(addrs map[string]netip.Addr) {
 	j.poke()
 }
 
+// addrs lists the desired peers' addresses.
+func (j *joiner) addrs() []netip.Addr {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make([]netip.Addr, 0, len(j.peers))
+	for _, p := range j.peers {
+		out = append(out, p.addr)
+	}
+	return out
+}
+
 // poke makes the loop look at the peers now (new peers, or a member died).
 func (j *joiner) poke() {
 	select {

@@ -200,6 +200,44 @@ func (m *Members) Alive() map[string]bool {
 	return m.view.names()
 }
 
+// Reachable returns the other members this member reaches right now:
+// alive and under no suspicion. Unlike Alive it drops a peer at its first
+// failed probe, long before conviction, so it tells early that this member
+// may itself be cut off. It is for that doubt only; elections use Alive.
+func (m *Members) Reachable() map[string]bool {
+	out := map[string]bool{}
+	for _, n := range m.ml.Members() {
+		if n.Name != m.name && n.State == memberlist.StateAlive {
+			out[n.Name] = true
+		}
+	}
+	return out
+}
+
+// Rejoin exchanges full state with every desired peer now, alive or not,
+// and returns when done (or timeout). After this member was cut off, the
+// others may still hold it dead; the exchange makes it refute that at once
+// instead of when a peer's backoff next retries.
+func (m *Members) Rejoin(timeout time.Duration) {
+	addrs := m.joiner.addrs()
+	if len(addrs) == 0 {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, a := range addrs {
+			if err := m.joinAddr(netip.AddrPortFrom(a, m.joiner.port)); err != nil {
+				m.log.Debug("rejoin", "peer", a.String(), "error", err)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
+}
+
 // Changes delivers a notification (coalesced: one pending at most) after the
 // set returned by Alive changes. Read Alive after receiving.
 func (m *Members) Changes() <-chan struct{} { return m.changes }
