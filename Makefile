@@ -48,8 +48,9 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-generate: ## regenerate deepcopy and CRD YAML (deploy/crds)
+generate: ## regenerate deepcopy, CRD YAML (deploy/crds and its copies) and docs/configuration.md
 	hack/update-codegen.sh
+	$(MAKE) --no-print-directory sync-crds
 	$(GO) run ./hack/gendocs .
 
 verify-generate: ## fail when generated code or CRDs are stale
