@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/pkg/allocate"
 	"github.com/herald-lb/herald/pkg/config"
 )
@@ -135,43 +136,31 @@ func (c *Controller) loadConfig(ctx context.Context) (changed bool, err error) {
 // depends on (specs via generation, and labels), so status writes do not
 // count as changes.
 func (c *Controller) snapshot(ctx context.Context) (config.Objects, uint64, error) {
-	var (
-		objs  config.Objects
-		pools v1beta1.IPAddressPoolList
-		l2    v1beta1.L2AdvertisementList
-		bgp   v1beta1.BGPAdvertisementList
-		peers v1beta1.BGPPeerList
-		comms v1beta1.CommunityList
-		bfd   v1beta1.BFDProfileList
-	)
-	for _, l := range []client.ObjectList{&pools, &l2, &bgp, &peers, &comms, &bfd} {
-		if err := c.client.List(ctx, l, client.InNamespace(c.opts.Namespace)); err != nil {
-			return objs, 0, fmt.Errorf("list %T: %w", l, err)
-		}
+	objs, err := kube.ConfigObjects(ctx, c.client, c.opts.Namespace)
+	if err != nil {
+		return objs, 0, err
 	}
-	objs = config.Objects{Pools: pools.Items, L2Advertisements: l2.Items, BGPAdvertisements: bgp.Items,
-		BGPPeers: peers.Items, Communities: comms.Items, BFDProfiles: bfd.Items}
 	h := fnv.New64a()
 	var metas []string
 	add := func(kind string, m metav1.ObjectMeta) {
 		metas = append(metas, fmt.Sprintf("%s/%s/%s/%d/%v", kind, m.Name, m.UID, m.Generation, m.Labels))
 	}
-	for _, o := range pools.Items {
+	for _, o := range objs.Pools {
 		add("pool", o.ObjectMeta)
 	}
-	for _, o := range l2.Items {
+	for _, o := range objs.L2Advertisements {
 		add("l2", o.ObjectMeta)
 	}
-	for _, o := range bgp.Items {
+	for _, o := range objs.BGPAdvertisements {
 		add("bgp", o.ObjectMeta)
 	}
-	for _, o := range peers.Items {
+	for _, o := range objs.BGPPeers {
 		add("peer", o.ObjectMeta)
 	}
-	for _, o := range comms.Items {
+	for _, o := range objs.Communities {
 		add("community", o.ObjectMeta)
 	}
-	for _, o := range bfd.Items {
+	for _, o := range objs.BFDProfiles {
 		add("bfd", o.ObjectMeta)
 	}
 	sort.Strings(metas)

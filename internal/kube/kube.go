@@ -3,6 +3,7 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,8 +13,10 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/pkg/config"
 )
 
 // NewScheme knows client-go's types, CRDs and Herald's API.
@@ -53,4 +56,25 @@ func NewLogger(level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log level %q: %w", level, err)
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// ConfigObjects lists every Herald configuration object in namespace: the
+// snapshot pkg/config builds a Config from. Controller and speaker read it
+// the same way.
+func ConfigObjects(ctx context.Context, c client.Reader, namespace string) (config.Objects, error) {
+	var (
+		pools v1beta1.IPAddressPoolList
+		l2    v1beta1.L2AdvertisementList
+		bgp   v1beta1.BGPAdvertisementList
+		peers v1beta1.BGPPeerList
+		comms v1beta1.CommunityList
+		bfd   v1beta1.BFDProfileList
+	)
+	for _, l := range []client.ObjectList{&pools, &l2, &bgp, &peers, &comms, &bfd} {
+		if err := c.List(ctx, l, client.InNamespace(namespace)); err != nil {
+			return config.Objects{}, fmt.Errorf("list %T in %s: %w", l, namespace, err)
+		}
+	}
+	return config.Objects{Pools: pools.Items, L2Advertisements: l2.Items, BGPAdvertisements: bgp.Items,
+		BGPPeers: peers.Items, Communities: comms.Items, BFDProfiles: bfd.Items}, nil
 }

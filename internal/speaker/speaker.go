@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/pkg/announce"
 	"github.com/herald-lb/herald/pkg/bgp"
 	"github.com/herald-lb/herald/pkg/config"
@@ -375,21 +376,11 @@ func (s *Speaker) gateLayer2(log interface{ Info(string, ...any) }, plan announc
 // loadConfig builds the configuration; an invalid set keeps the last good
 // one (the controller reports the errors, the speaker only keeps serving).
 func (s *Speaker) loadConfig(ctx context.Context) (*config.Config, error) {
-	var (
-		pools v1beta1.IPAddressPoolList
-		l2    v1beta1.L2AdvertisementList
-		bgps  v1beta1.BGPAdvertisementList
-		peers v1beta1.BGPPeerList
-		comms v1beta1.CommunityList
-		bfd   v1beta1.BFDProfileList
-	)
-	for _, l := range []client.ObjectList{&pools, &l2, &bgps, &peers, &comms, &bfd} {
-		if err := s.client.List(ctx, l, client.InNamespace(s.opts.Namespace)); err != nil {
-			return nil, fmt.Errorf("list %T: %w", l, err)
-		}
+	objs, err := kube.ConfigObjects(ctx, s.client, s.opts.Namespace)
+	if err != nil {
+		return nil, err
 	}
-	cfg, errs := config.Build(config.Objects{Pools: pools.Items, L2Advertisements: l2.Items, BGPAdvertisements: bgps.Items,
-		BGPPeers: peers.Items, Communities: comms.Items, BFDProfiles: bfd.Items})
+	cfg, errs := config.Build(objs)
 	if errs != nil {
 		ctrl.LoggerFrom(ctx).Info("configuration invalid; keeping the last good one", "errors", errs.Error())
 		return s.cfg, nil
