@@ -33,9 +33,15 @@ test-deps: ## install the lab's Debian packages (root) and build the control-pla
 	@if [[ $$(id -u) == 0 ]]; then hack/install-test-deps.sh; else echo "not root: network-lab tests will skip" >&2; fi
 	@BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh >/dev/null
 
+# Packages whose tests drive the network lab or time failure detection: they
+# run one at a time, after the rest, so they never compete for the 2 cores.
+LAB_PKGS := ./pkg/layer2 ./pkg/bgp ./pkg/members ./test/netlab ./test/e2e
+ASSETS = $$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)
+
 test: test-deps verify-generate ## all tests: unit, fuzz seeds, real-apiserver integration, network-lab e2e
-	KUBEBUILDER_ASSETS="$$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)" \
-	  $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTEST_FLAGS) \
+	  $$($(GO) list ./... | grep -v -x $(foreach p,$(LAB_PKGS),-e 'github.com/herald-lb/herald/$(patsubst ./%,%,$(p))'))
+	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test -count=1 -p 1 -timeout $(TEST_TIMEOUT) $(GOTEST_FLAGS) $(LAB_PKGS)
 
 test-unit: ## pure unit tests only (no root, no control plane)
 	$(GO) test -short -count=1 ./pkg/... ./api/...
