@@ -301,7 +301,7 @@ func startBurner(b *testing.B) {
 // shows where the profile draws the line between slow and dead.
 func BenchmarkPauseTolerance(b *testing.B) {
 	for _, pause := range []time.Duration{200 * time.Millisecond, 400 * time.Millisecond,
-		600 * time.Millisecond, 800 * time.Millisecond} {
+		600 * time.Millisecond, 800 * time.Millisecond, time.Second} {
 		b.Run(fmt.Sprintf("pause=%s", pause), func(b *testing.B) {
 			tn := newTestNet(b, 3)
 			names := []string{"a", "b", "c"}

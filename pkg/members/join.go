@@ -171,12 +171,11 @@ func (j *joiner) finish(name string, addr netip.Addr, err error) {
 		return
 	}
 	p.inflight = false
-	// Even a successful join is retried after the minimum delay if the peer
-	// is still not alive then (for instance it is leaving).
+	// A successful join backs off too: if the peer is still not alive at the
+	// next pass (it is leaving, or it is a process that sent a leave notice
+	// and lingers), there is no point in exchanging state every 250 ms.
+	// The backoff resets once the peer is seen alive.
 	p.delay = min(max(2*p.delay, rejoinMinDelay), rejoinMaxDelay)
-	if err == nil {
-		p.delay = rejoinMinDelay
-	}
 	// ±20% jitter, so members that lost a peer together do not retry in step.
 	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(p.delay))
 	p.next = time.Now().Add(p.delay + jitter)
