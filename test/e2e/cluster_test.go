@@ -172,6 +172,7 @@ func (c *cluster) stop() {
 		_ = c.ctrl.Process.Kill()
 		_ = c.ctrl.Wait()
 	}
+	closeRouters() // the BGP tests' FRR and BIRD, when they ran
 	if c.lab != nil {
 		_ = c.lab.Close() // stops the speakers and forwarders, deletes the namespaces
 	}
