@@ -551,3 +551,26 @@ func TestShrunkPoolMovesOnlyTheServicesOutsideIt(t *testing.T) {
 	}
 	s.waitEvent("a", controller.EventIPReleased, a[0])
 }
+
+// A pool reaching into the cluster's service CIDRs (read from the
+// apiserver's ServiceCIDR objects) gets a condition saying so.
+func TestPoolOverlappingTheServiceCIDRIsFlagged(t *testing.T) {
+	t.Parallel()
+	s := newScope(t)
+	s.pool("clash", "10.96.200.0/28")
+	s.pool("fine", "198.51.100.224/28")
+	s.runController()
+	for name, want := range map[string]metav1.ConditionStatus{"clash": metav1.ConditionTrue, "fine": metav1.ConditionFalse} {
+		s.eventually(func() error {
+			var p v1beta1.IPAddressPool
+			if err := s.c.Get(context.Background(), client.ObjectKey{Namespace: s.namespace, Name: name}, &p); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(p.Status.Conditions, controller.PoolConditionOverlapsServiceCIDR)
+			if c == nil || c.Status != want {
+				return fmt.Errorf("%s: condition %+v, want %s", name, c, want)
+			}
+			return nil
+		}, "condition on %s", name)
+	}
+}
