@@ -42,6 +42,7 @@ type cluster struct {
 	apiAddr  string // host:port of the apiserver on loopback
 	mu       sync.Mutex
 	speakers map[string]*netlab.Proc
+	relays   map[string]*netlab.Forwarder // each node namespace's way to the apiserver
 	ctrl     *exec.Cmd
 	ctrlLog  *lockedBuffer
 }
@@ -72,7 +73,7 @@ func TestMain(m *testing.M) {
 }
 
 func start() (*cluster, error) {
-	c := &cluster{speakers: map[string]*netlab.Proc{}}
+	c := &cluster{speakers: map[string]*netlab.Proc{}, relays: map[string]*netlab.Forwarder{}}
 	dir, err := os.MkdirTemp("", "herald-e2e-bin-")
 	if err != nil {
 		return nil, err
@@ -104,9 +105,11 @@ func start() (*cluster, error) {
 	}
 	for _, n := range nodeNames {
 		h := c.lab.Host(n)
-		if _, err := h.ForwardLoopback(c.apiAddr, c.apiAddr); err != nil {
+		f, err := h.ForwardLoopback(c.apiAddr, c.apiAddr)
+		if err != nil {
 			return c, err
 		}
+		c.relays[n] = f
 		if err := c.createNode(ctx, h); err != nil {
 			return c, err
 		}

@@ -289,3 +289,55 @@ func TestOwnerSpeakerStopHandsOverAndBack(t *testing.T) {
 		waitOwner(t, ndpOwner, ips[1], func(o string) bool { return o == owner })
 	}
 }
+
+// With the apiserver unreachable, speakers keep announcing what they last
+// knew; when it returns they pick up changes made meanwhile.
+func TestSpeakersKeepAnnouncingWhileTheAPIServerIsUnreachable(t *testing.T) {
+	dumpOnFailure(t)
+	layer2Pool(t, "l2-offline", "192.0.2.232/30", "2001:db8:100::230/126")
+	create(t, lbService("offline", corev1.IPFamilyPolicyRequireDualStack),
+		endpoints("offline", discoveryv1.AddressTypeIPv4, "node1", "node2", "node3"),
+		endpoints("offline", discoveryv1.AddressTypeIPv6, "node1", "node2", "node3"))
+	ips := ingress(t, "offline", 2)
+	owner := waitOwner(t, arpOwner, ips[0], anyNode)
+	for _, n := range nodeNames {
+		world.relays[n].Pause()
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			for _, n := range nodeNames {
+				world.relays[n].Resume()
+			}
+		}
+	}
+	t.Cleanup(resume)
+	// Meanwhile the cluster changes: a new Service gets addresses, which the
+	// cut-off speakers cannot see yet.
+	create(t, lbService("offline-late", corev1.IPFamilyPolicySingleStack),
+		endpoints("offline-late", discoveryv1.AddressTypeIPv4, "node1", "node2", "node3"))
+	late := ingress(t, "offline-late", 1)[0]
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		if o, err := arpOwner(ips[0]); err != nil || o != owner {
+			t.Fatalf("while the apiserver was unreachable ARP got %q (%v), want %s", o, err, owner)
+		}
+		if o, err := ndpOwner(ips[1]); err != nil || o != owner {
+			t.Fatalf("while the apiserver was unreachable NDP got %q (%v), want %s", o, err, owner)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for _, n := range nodeNames {
+		select {
+		case <-world.speaker(n).Done():
+			t.Fatalf("speaker on %s exited while the apiserver was unreachable", n)
+		default:
+		}
+	}
+	resume()
+	waitOwner(t, arpOwner, late, anyNode)
+	if o, err := arpOwner(ips[0]); err != nil || o != owner {
+		t.Fatalf("after the apiserver returned ARP got %q (%v), want %s", o, err, owner)
+	}
+}
