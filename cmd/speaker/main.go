@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -190,9 +191,18 @@ func run() error {
 		logger.Info("shutting down: withdrawing announcements")
 		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, t := range teardown {
-			t(tctx)
+		// Stop answering first (instant), then leave memberlist and withdraw
+		// BGP routes side by side: neither waits for the other.
+		var wg sync.WaitGroup
+		for i, t := range teardown {
+			if i == 0 && f.layer2 {
+				t(tctx)
+				continue
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); t(tctx) }()
 		}
+		wg.Wait()
 	}()
 	logger.Info("starting speaker", "namespace", f.namespace, "layer2", f.layer2, "bgp", f.bgp, "memberlist", f.memberlist)
 	err = mgr.Start(ctx)

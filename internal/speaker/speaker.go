@@ -111,6 +111,10 @@ type Speaker struct {
 	ifMu        sync.Mutex           // guards ifaces, read by the carrier poll
 	ifaces      []string             // interfaces this node announces on
 	lastPlan    announce.Plan
+
+	statusMu    sync.Mutex
+	statusJob   *statusJob // the latest plan whose status is not yet written
+	statusWake  chan struct{}
 	bgpWarnings string // the wire's last warnings, logged when they change
 }
 
@@ -125,7 +129,10 @@ func Setup(mgr ctrl.Manager, opts Options) (*Speaker, error) {
 		opts.HandBackDelay = 500 * time.Millisecond
 	}
 	s := &Speaker{client: mgr.GetClient(), opts: opts, metrics: newMetrics(opts.Registerer),
-		wake: make(chan event.GenericEvent, 1)}
+		wake: make(chan event.GenericEvent, 1), statusWake: make(chan struct{}, 1)}
+	if err := mgr.Add(runnable(s.statusLoop)); err != nil {
+		return nil, err
+	}
 	toPlan := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: planKey}}}
 	})
@@ -247,14 +254,64 @@ func (s *Speaker) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 	s.logChanges(log, plan)
 	s.lastPlan = plan
 	s.metrics.observePlan(plan)
-	// Status objects last: the wire must never wait on the apiserver.
-	errs = append(errs, s.writeStatus(ctx, plan, svcs))
+	// Status objects are written by their own loop: the wire never waits
+	// on the apiserver, and a burst of changes is not slowed by status writes.
+	s.queueStatus(plan, svcs)
 	s.metrics.planSeconds.Observe(time.Since(start).Seconds())
 	if err := errors.Join(errs...); err != nil {
 		log.Error(err, "applying the plan partly failed; retrying")
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	return ctrl.Result{RequeueAfter: retry}, nil
+}
+
+type statusJob struct {
+	plan announce.Plan
+	svcs []announce.Service
+}
+
+// queueStatus hands the latest plan to the status loop; an unwritten older
+// plan is simply replaced (status is level-triggered).
+func (s *Speaker) queueStatus(plan announce.Plan, svcs []announce.Service) {
+	s.statusMu.Lock()
+	s.statusJob = &statusJob{plan: plan, svcs: svcs}
+	s.statusMu.Unlock()
+	select {
+	case s.statusWake <- struct{}{}:
+	default:
+	}
+}
+
+// statusLoop converges the status objects to the latest plan, retrying a
+// failed write until a newer plan or success.
+func (s *Speaker) statusLoop(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithValues("node", s.opts.NodeName)
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.statusWake:
+		case <-retry:
+		}
+		retry = nil
+		s.statusMu.Lock()
+		job := s.statusJob
+		s.statusJob = nil
+		s.statusMu.Unlock()
+		if job == nil {
+			continue
+		}
+		if err := s.writeStatus(ctx, job.plan, job.svcs); err != nil {
+			log.Error(err, "writing status objects failed; retrying")
+			s.statusMu.Lock()
+			if s.statusJob == nil {
+				s.statusJob = job
+			}
+			s.statusMu.Unlock()
+			retry = time.After(2 * time.Second)
+		}
+	}
 }
 
 // gateLayer2 keeps two nodes from ever answering for one address. A node in
