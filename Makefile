@@ -35,7 +35,7 @@ test-deps: ## install the lab's Debian packages (root) and build the control-pla
 
 # Packages whose tests drive the network lab or time failure detection: they
 # run one at a time, after the rest, so they never compete for the 2 cores.
-LAB_PKGS := ./pkg/layer2 ./pkg/bgp ./pkg/members ./test/netlab ./test/e2e
+LAB_PKGS := ./pkg/layer2 ./pkg/bgp ./pkg/members ./test/netlab ./test/e2e ./test/demo
 ASSETS = $$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)
 
 test: test-deps verify-generate ## all tests: unit, fuzz seeds, real-apiserver integration, network-lab e2e
