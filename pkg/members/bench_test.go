@@ -168,9 +168,10 @@ func BenchmarkDetectHardKill(b *testing.B) {
 }
 
 // BenchmarkDetectNetworkCut: a member's network is cut (all its traffic
-// dropped, see cutTransport); its peers drop it ("first", "all"). Then the
-// network returns and the time until both peers count it alive again is
-// "heal".
+// dropped, see cutTransport); its peers drop it ("first", "all"), and the
+// member itself finds no peer reachable ("isolated": its Reachable is
+// empty). Then the network returns and the time until both peers count it
+// alive again is "heal".
 func BenchmarkDetectNetworkCut(b *testing.B) {
 	tn := newTestNet(b, 3)
 	names := []string{"a", "b", "c"}
@@ -185,12 +186,25 @@ func BenchmarkDetectNetworkCut(b *testing.B) {
 		for _, m := range append(obs, c) {
 			waitAlive(b, m, names...)
 		}
+		// After the previous cut, Lifeguard keeps c's probing slowed until
+		// enough probes succeed; measure a cut of a healthy member.
+		waitFor(b, converge, func() bool { return c.ml.GetHealthScore() == 0 },
+			func() string { return "c's health score stays above 0" })
 		settle()
 		t0 := time.Now()
 		cut(true)
+		// Reachable has no notification: poll it.
+		isolated := make(chan time.Duration, 1)
+		go func() {
+			for len(c.Reachable()) > 0 {
+				time.Sleep(time.Millisecond)
+			}
+			isolated <- time.Since(t0)
+		}()
 		first, all := observe(b, obs, "c", true, t0)
 		lat.add("first", first)
 		lat.add("all", all)
+		lat.add("isolated", <-isolated)
 		waitAlive(b, c, "c") // the cut member convicted its peers too
 		t0 = time.Now()
 		cut(false)

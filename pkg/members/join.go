@@ -79,15 +79,41 @@ func (j *joiner) setPeers(addrs map[string]netip.Addr) {
 	j.poke()
 }
 
-// addrs lists the desired peers' addresses.
-func (j *joiner) addrs() []netip.Addr {
+// joinAll joins every desired peer now, alive or not, in parallel, and
+// waits for the joins up to timeout. The joins belong to the joiner's
+// WaitGroup, so stop still waits for them.
+func (j *joiner) joinAll(timeout time.Duration) {
+	var all sync.WaitGroup
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	out := make([]netip.Addr, 0, len(j.peers))
-	for _, p := range j.peers {
-		out = append(out, p.addr)
+	if j.ctx.Err() != nil { // left or closed: a join would announce us again
+		j.mu.Unlock()
+		return
 	}
-	return out
+	for name, p := range j.peers {
+		j.wg.Add(1)
+		all.Add(1)
+		go func() {
+			defer j.wg.Done()
+			defer all.Done()
+			err := j.join(netip.AddrPortFrom(p.addr, j.port))
+			j.count(err == nil)
+			if err != nil {
+				j.log.Debug("rejoin failed", "peer", name, "address", p.addr, "error", err)
+			}
+		}()
+	}
+	j.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		all.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+	}
 }
 
 // poke makes the loop look at the peers now (new peers, or a member died).
@@ -98,13 +124,19 @@ func (j *joiner) poke() {
 	}
 }
 
-// halt stops starting joins; joins in flight finish on their own.
-func (j *joiner) halt() { j.cancel() }
+// halt stops starting joins; joins in flight finish on their own. It
+// cancels under mu, so joinAll either has added its joins to wg before or
+// sees the cancellation (wg.Add must not race with stop's Wait).
+func (j *joiner) halt() {
+	j.mu.Lock()
+	j.cancel()
+	j.mu.Unlock()
+}
 
 // stop ends the loop and waits for joins in flight, so none of them uses
 // memberlist after it shut down.
 func (j *joiner) stop() {
-	j.cancel()
+	j.halt()
 	j.wg.Wait()
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log"
 	"log/slog"
+	"strings"
 )
 
 // newMemberlistLogger returns the *log.Logger memberlist (and its transport)
@@ -13,20 +14,52 @@ import (
 // debug level, tagged component=memberlist with memberlist's own level kept
 // as an attribute. What operators need (members joining, leaving, name
 // conflicts) Members logs itself at info/warn.
-func newMemberlistLogger(l *slog.Logger) *log.Logger {
-	return log.New(&slogWriter{log: l.With("component", "memberlist")}, "", 0)
+//
+// It also reports this member's failed probes to probeFailed: memberlist has
+// no hook for them, and the "Suspect <name> has failed, no acks received"
+// line is written exactly when a probe by this member failed, just before
+// memberlist suspects the peer. (TestReachableDropsPeersBeforeConviction
+// fails if a memberlist upgrade changes that line.)
+func newMemberlistLogger(l *slog.Logger, probeFailed func(peer string)) *log.Logger {
+	return log.New(&slogWriter{log: l.With("component", "memberlist"), probeFailed: probeFailed}, "", 0)
 }
 
-type slogWriter struct{ log *slog.Logger }
+type slogWriter struct {
+	log         *slog.Logger
+	probeFailed func(peer string)
+}
 
 func (w *slogWriter) Write(p []byte) (int, error) {
 	n := len(p)
-	if !w.log.Enabled(context.Background(), slog.LevelDebug) {
+	debug := w.log.Enabled(context.Background(), slog.LevelDebug)
+	if !debug && !bytes.Contains(p, []byte(suspectPrefix)) {
 		return n, nil
 	}
 	msg, level := parseMemberlistLine(p)
-	w.log.Debug(msg, "memberlist_level", level)
+	if peer, ok := failedProbe(msg); ok && w.probeFailed != nil {
+		w.probeFailed(peer)
+	}
+	if debug {
+		w.log.Debug(msg, "memberlist_level", level)
+	}
 	return n, nil
+}
+
+const (
+	suspectPrefix = "Suspect "
+	suspectSuffix = " has failed, no acks received"
+)
+
+// failedProbe recognizes memberlist's line for a failed probe of peer.
+func failedProbe(msg string) (peer string, ok bool) {
+	rest, ok := strings.CutPrefix(msg, suspectPrefix)
+	if !ok {
+		return "", false
+	}
+	if peer, ok = strings.CutSuffix(rest, suspectSuffix); !ok {
+		return "", false
+	}
+	return peer, true
 }
 
 // parseMemberlistLine splits "[WARN] memberlist: text\n" into its text and

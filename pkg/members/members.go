@@ -72,8 +72,11 @@ type Members struct {
 	met      *metrics
 	changes  chan struct{}
 
-	mu   sync.Mutex // guards view
+	mu   sync.Mutex // guards view and unreached
 	view view
+	// unreached holds the peers whose latest probe by this member failed;
+	// a successful probe or a membership event clears the mark.
+	unreached map[string]bool
 
 	life   sync.Mutex // serializes Leave and Close
 	left   bool
@@ -122,18 +125,19 @@ func New(opts Options) (*Members, error) {
 	}
 
 	m := &Members{
-		name:     opts.NodeName,
-		instance: instance,
-		log:      log,
-		changes:  make(chan struct{}, 1),
-		view:     newView(),
+		name:      opts.NodeName,
+		instance:  instance,
+		log:       log,
+		changes:   make(chan struct{}, 1),
+		view:      newView(),
+		unreached: map[string]bool{},
 	}
 	// Memberlist calls the hooks from its own goroutines as soon as it is
 	// created, so everything they touch exists before.
 	m.met = newMetrics()
 	m.joiner = newJoiner(m.name, uint16(port), m.joinAddr, m.isAlive, log, m.met.countJoin)
 
-	mlLog := newMemberlistLogger(log)
+	mlLog := newMemberlistLogger(log, m.probeFailed)
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{bind.String()},
 		BindPort:  port,
@@ -163,6 +167,7 @@ func New(opts Options) (*Members, error) {
 	conf.Events = h
 	conf.Conflict = h
 	conf.Alive = h
+	conf.Ping = h
 	tune(conf)
 
 	ml, err := memberlist.Create(conf)
@@ -201,40 +206,39 @@ func (m *Members) Alive() map[string]bool {
 }
 
 // Reachable returns the other members this member reaches right now:
-// alive and under no suspicion. Unlike Alive it drops a peer at its first
-// failed probe, long before conviction, so it tells early that this member
-// may itself be cut off. It is for that doubt only; elections use Alive.
+// alive, and its latest probe of them did not fail. Unlike Alive it drops a
+// peer at the first failed probe, long before conviction, so it tells early
+// that this member may itself be cut off; a peer counts again at the next
+// probe that gets through (each peer is probed every N-1 probe intervals).
+// It is for that doubt only; elections use Alive.
 func (m *Members) Reachable() map[string]bool {
-	out := map[string]bool{}
-	for _, n := range m.ml.Members() {
-		if n.Name != m.name && n.State == memberlist.StateAlive {
-			out[n.Name] = true
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]bool, len(m.view.alive))
+	for n := range m.view.alive {
+		if n != m.name && !m.unreached[n] {
+			out[n] = true
 		}
 	}
 	return out
 }
 
-// Rejoin exchanges full state with every desired peer now, alive or not,
-// and returns when done (or timeout). After this member was cut off, the
-// others may still hold it dead; the exchange makes it refute that at once
-// instead of when a peer's backoff next retries.
+// Rejoin exchanges full state with every desired peer now, alive or not, in
+// parallel, and returns when done or after timeout (the exchanges then
+// finish in the background). After this member was cut off, the others may
+// still hold it dead; the exchange makes it refute that at once instead of
+// when a peer's backoff next retries. It does nothing after Leave or Close.
 func (m *Members) Rejoin(timeout time.Duration) {
-	addrs := m.joiner.addrs()
-	if len(addrs) == 0 {
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for _, a := range addrs {
-			if err := m.joinAddr(netip.AddrPortFrom(a, m.joiner.port)); err != nil {
-				m.log.Debug("rejoin", "peer", a.String(), "error", err)
-			}
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(timeout):
+	m.joiner.joinAll(timeout)
+}
+
+// probeFailed records that this member's probe of peer failed (memberlist
+// is about to suspect it).
+func (m *Members) probeFailed(peer string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.view.alive[peer]; ok {
+		m.unreached[peer] = true
 	}
 }
 
@@ -383,6 +387,7 @@ func (h *hooks) alive(n *memberlist.Node, event string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.met.events.WithLabelValues(event).Inc()
+	delete(m.unreached, n.Name)
 	if m.view.join(n.Name, instance) {
 		m.log.Info("member alive", "peer", n.Name, "address", memberAddr(n))
 		m.changed()
@@ -396,10 +401,23 @@ func (h *hooks) NotifyLeave(n *memberlist.Node) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.met.events.WithLabelValues(eventLeave).Inc()
+	delete(m.unreached, n.Name)
 	if m.view.leave(n.Name) {
 		m.log.Info("member gone", "peer", n.Name, "address", memberAddr(n))
 		m.changed()
 	}
+}
+
+// AckPayload implements memberlist.PingDelegate; acks carry nothing extra.
+func (h *hooks) AckPayload() []byte { return nil }
+
+// NotifyPingComplete implements memberlist.PingDelegate: this member's
+// direct probe of other was answered, so it is reachable again.
+func (h *hooks) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
+	m := h.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.unreached, other.Name)
 }
 
 // NotifyConflict implements memberlist.ConflictDelegate: two processes claim

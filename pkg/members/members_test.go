@@ -3,6 +3,7 @@ package members
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	mrand "math/rand/v2"
 	"net"
 	"net/netip"
@@ -599,4 +600,77 @@ func TestForgedAliveMessages(t *testing.T) {
 	for _, m := range append(ms, c) {
 		waitAlive(t, m, "a", "b", "c")
 	}
+}
+
+// A member whose network is cut stops counting its peers as reachable at its
+// first failed probes of them — well before it convicts them (Alive) — and
+// counts them again once its probes get through.
+func TestReachableDropsPeersBeforeConviction(t *testing.T) {
+	t.Parallel()
+	tn := newTestNet(t, 3)
+	a, b := start(t, tn.opts(0, "a")), start(t, tn.opts(1, "b"))
+	o, cut := withCut(tn.opts(2, "c"))
+	c := start(t, o)
+	for _, m := range []*Members{a, b, c} {
+		m.SetPeers(tn.peers("a", "b", "c"))
+	}
+	for _, m := range []*Members{a, b, c} {
+		waitAlive(t, m, "a", "b", "c")
+	}
+	waitFor(t, converge, func() bool { return len(c.Reachable()) == 2 },
+		func() string { return fmt.Sprintf("c reaches %v", sorted(c.Reachable())) })
+	cut(true)
+	// The window between the two is about a second wide (suspicion 1.35 s
+	// without confirmations); polling every 10 ms cannot miss it.
+	early := false
+	waitFor(t, converge, func() bool {
+		r, al := c.Reachable(), c.Alive()
+		if len(r) == 0 && len(al) == 3 {
+			early = true
+		}
+		return len(r) == 0 && len(al) == 1
+	}, func() string { return fmt.Sprintf("c reaches %v, sees %v", sorted(c.Reachable()), sorted(c.Alive())) })
+	if !early {
+		t.Error("c counted its peers reachable until it convicted them")
+	}
+	cut(false)
+	waitFor(t, converge, func() bool { return len(c.Reachable()) == 2 && len(a.Reachable()) == 2 },
+		func() string {
+			return fmt.Sprintf("c reaches %v, a reaches %v", sorted(c.Reachable()), sorted(a.Reachable()))
+		})
+}
+
+func TestRejoinJoinsEveryPeerUntilLeave(t *testing.T) {
+	t.Parallel()
+	tn := newTestNet(t, 3)
+	ms := cluster(t, tn, nil, "a", "b", "c")
+	c := ms[2]
+	joins := func() float64 { return testutil.ToFloat64(c.met.joins.WithLabelValues("success")) }
+	// The first joins may still be finishing; they would count below.
+	waitFor(t, converge, func() bool {
+		c.joiner.mu.Lock()
+		defer c.joiner.mu.Unlock()
+		for _, p := range c.joiner.peers {
+			if p.inflight {
+				return false
+			}
+		}
+		return true
+	}, func() string { return "c's joiner never went idle" })
+	before := joins()
+	c.Rejoin(converge)
+	if got := joins() - before; got != 2 {
+		t.Errorf("Rejoin made %v successful joins, want 2 (one per peer)", got)
+	}
+	if err := c.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitAlive(t, ms[0], "a", "b")
+	before = joins()
+	c.Rejoin(converge) // would announce c again
+	if got := joins() - before; got != 0 {
+		t.Errorf("Rejoin after Leave made %v joins", got)
+	}
+	c.Close()
+	c.Rejoin(converge) // after Close: nothing, no panic
 }

@@ -77,3 +77,17 @@ func TestParseMemberlistLine(t *testing.T) {
 		}
 	}
 }
+
+func TestFailedProbe(t *testing.T) {
+	for in, want := range map[string]string{
+		"Suspect node-2 has failed, no acks received":  "node-2",
+		"Suspect b has failed, no acks received":       "b",
+		"Suspect b has failed":                         "",
+		"Marking b as failed, suspect timeout reached": "",
+	} {
+		got, ok := failedProbe(in)
+		if ok != (want != "") || got != want {
+			t.Errorf("failedProbe(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
