@@ -92,6 +92,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	base := logger // pkg/members adds its own "node" key
 	logger = logger.With("node", f.nodeName)
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
 	slog.SetDefault(logger)
@@ -122,7 +123,7 @@ func run() error {
 		teardown = append(teardown, func(context.Context) { _ = l2.Close() })
 	}
 	if f.memberlist {
-		m, err := startMembers(ctx, direct, f, node, logger)
+		m, err := startMembers(ctx, direct, f, node, base)
 		if err != nil {
 			return err
 		}
@@ -270,5 +271,5 @@ func startMembers(ctx context.Context, c client.Client, f flags, node *corev1.No
 		return nil, fmt.Errorf("memberlist secret %s/%s: %w", f.namespace, f.mlSecret, err)
 	}
 	return members.New(members.Options{NodeName: f.nodeName, BindAddr: addr, Port: f.mlPort, SecretKey: key,
-		Logger: log.With("component", "memberlist"), Registerer: ctrlmetrics.Registry})
+		Logger: log, Registerer: ctrlmetrics.Registry})
 }
