@@ -197,8 +197,19 @@ func (r serviceReconciler) write(ctx context.Context, svc *corev1.Service, res a
 		log.Info("address released", "address", a.String())
 	}
 
-	// Metadata first, in one write: the finalizer (so deletion waits for the
-	// release) and the pool annotation. Status follows only once it landed.
+	// Status first: it is what the speakers act on, so an address is
+	// announced one write sooner. The metadata (finalizer, pool annotation)
+	// follows in one write. Ordering is safe either way: a Service deleted
+	// before its finalizer lands is seen as gone and released, and a
+	// restarted controller rebuilds only from Services that still exist.
+	if !ingressEqual(svc.Status.LoadBalancer.Ingress, ingress) || conditionChanged(svc.Status.Conditions, cond) {
+		orig := svc.DeepCopy()
+		svc.Status.LoadBalancer.Ingress = ingress
+		meta.SetStatusCondition(&svc.Status.Conditions, cond)
+		if err := r.client.Status().Patch(ctx, svc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("patch status: %w", err)
+		}
+	}
 	wantPool := ""
 	if len(res.Addrs) > 0 {
 		wantPool = res.Pool
@@ -216,14 +227,6 @@ func (r serviceReconciler) write(ctx context.Context, svc *corev1.Service, res a
 		}
 		if err := r.client.Patch(ctx, svc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 			return fmt.Errorf("patch finalizer and annotation %s: %w", AnnotationAllocatedFromPool, err)
-		}
-	}
-	if !ingressEqual(svc.Status.LoadBalancer.Ingress, ingress) || conditionChanged(svc.Status.Conditions, cond) {
-		orig := svc.DeepCopy()
-		svc.Status.LoadBalancer.Ingress = ingress
-		meta.SetStatusCondition(&svc.Status.Conditions, cond)
-		if err := r.client.Status().Patch(ctx, svc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			return fmt.Errorf("patch status: %w", err)
 		}
 	}
 	return nil
