@@ -160,7 +160,7 @@ func TestLayer2Eligibility(t *testing.T) {
 		{name: "local policy follows the endpoint's node", objects: func(o *config.Objects) { o.L2Advertisements = []v1beta1.L2Advertisement{l2adv("all", nil)} },
 			svc: svc("ns/a", true, []string{"192.0.2.1"}, slice(discoveryv1.AddressTypeIPv4, ready, "n2")), want: map[string][]string{"192.0.2.1": {"n2"}}},
 		{name: "local policy: ready beats serving-terminating", objects: func(o *config.Objects) { o.L2Advertisements = []v1beta1.L2Advertisement{l2adv("all", nil)} },
-			svc: svc("ns/a", true, []string{"192.0.2.1"}, slice(discoveryv1.AddressTypeIPv4, terminating, "n1"), slice(discoveryv1.AddressTypeIPv4, ready, "n3")),
+			svc:  svc("ns/a", true, []string{"192.0.2.1"}, slice(discoveryv1.AddressTypeIPv4, terminating, "n1"), slice(discoveryv1.AddressTypeIPv4, ready, "n3")),
 			want: map[string][]string{"192.0.2.1": {"n3"}}},
 		{name: "local policy: serving-terminating counts when nothing is ready", objects: func(o *config.Objects) { o.L2Advertisements = []v1beta1.L2Advertisement{l2adv("all", nil)} },
 			svc:  svc("ns/a", true, []string{"192.0.2.1"}, slice(discoveryv1.AddressTypeIPv4, terminating, "n1")),
@@ -291,9 +291,9 @@ func TestNoConfigPlansNothing(t *testing.T) {
 // speaker recomputes it on every relevant change.
 func BenchmarkCompute5000Services(b *testing.B) {
 	cfg, errs := config.Build(config.Objects{
-		Pools:            []v1beta1.IPAddressPool{pool("p", "198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24", "2001:db8::/64")},
-		L2Advertisements: []v1beta1.L2Advertisement{l2adv("all", nil)},
-		BGPPeers:         []v1beta1.BGPPeer{{ObjectMeta: metav1.ObjectMeta{Name: "r"}, Spec: v1beta1.BGPPeerSpec{MyASN: 1, PeerASN: 2, PeerAddress: "192.0.2.254"}}},
+		Pools:             []v1beta1.IPAddressPool{pool("p", "198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24", "2001:db8::/64")},
+		L2Advertisements:  []v1beta1.L2Advertisement{l2adv("all", nil)},
+		BGPPeers:          []v1beta1.BGPPeer{{ObjectMeta: metav1.ObjectMeta{Name: "r"}, Spec: v1beta1.BGPPeerSpec{MyASN: 1, PeerASN: 2, PeerAddress: "192.0.2.254"}}},
 		BGPAdvertisements: []v1beta1.BGPAdvertisement{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}},
 	})
 	if errs != nil {
