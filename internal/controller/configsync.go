@@ -142,27 +142,9 @@ func (c *Controller) snapshot(ctx context.Context) (config.Objects, uint64, erro
 	}
 	h := fnv.New64a()
 	var metas []string
-	add := func(kind string, m metav1.ObjectMeta) {
-		metas = append(metas, fmt.Sprintf("%s/%s/%s/%d/%v", kind, m.Name, m.UID, m.Generation, m.Labels))
-	}
-	for _, o := range objs.Pools {
-		add("pool", o.ObjectMeta)
-	}
-	for _, o := range objs.L2Advertisements {
-		add("l2", o.ObjectMeta)
-	}
-	for _, o := range objs.BGPAdvertisements {
-		add("bgp", o.ObjectMeta)
-	}
-	for _, o := range objs.BGPPeers {
-		add("peer", o.ObjectMeta)
-	}
-	for _, o := range objs.Communities {
-		add("community", o.ObjectMeta)
-	}
-	for _, o := range objs.BFDProfiles {
-		add("bfd", o.ObjectMeta)
-	}
+	objs.Each(func(kind string, o config.Object) {
+		metas = append(metas, fmt.Sprintf("%s/%s/%s/%d/%v", kind, o.GetName(), o.GetUID(), o.GetGeneration(), o.GetLabels()))
+	})
 	sort.Strings(metas)
 	for _, m := range metas {
 		_, _ = h.Write([]byte(m))
@@ -174,28 +156,11 @@ func (c *Controller) snapshot(ctx context.Context) (config.Objects, uint64, erro
 // the last report, so an unchanged bad object does not flood Events.
 func (c *Controller) reportConfig(ctx context.Context, objs config.Objects, errs config.Errors, cfg *config.Config) {
 	type ref struct {
-		obj  client.Object
+		obj  config.Object
 		kind string
 	}
 	var all []ref
-	for i := range objs.Pools {
-		all = append(all, ref{&objs.Pools[i], config.KindPool})
-	}
-	for i := range objs.L2Advertisements {
-		all = append(all, ref{&objs.L2Advertisements[i], config.KindL2Advertisement})
-	}
-	for i := range objs.BGPAdvertisements {
-		all = append(all, ref{&objs.BGPAdvertisements[i], config.KindBGPAdvertisement})
-	}
-	for i := range objs.BGPPeers {
-		all = append(all, ref{&objs.BGPPeers[i], config.KindBGPPeer})
-	}
-	for i := range objs.Communities {
-		all = append(all, ref{&objs.Communities[i], config.KindCommunity})
-	}
-	for i := range objs.BFDProfiles {
-		all = append(all, ref{&objs.BFDProfiles[i], config.KindBFDProfile})
-	}
+	objs.Each(func(kind string, o config.Object) { all = append(all, ref{o, kind}) })
 	var warnings config.Errors
 	if cfg != nil {
 		warnings = cfg.Warnings

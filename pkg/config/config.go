@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/pkg/allocate"
@@ -32,6 +33,34 @@ type Objects struct {
 	BGPPeers          []v1beta1.BGPPeer
 	Communities       []v1beta1.Community
 	BFDProfiles       []v1beta1.BFDProfile
+}
+
+// Object is any Herald configuration object.
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// Each calls f for every object of the snapshot with its kind.
+func (o *Objects) Each(f func(kind string, obj Object)) {
+	for i := range o.Pools {
+		f(KindPool, &o.Pools[i])
+	}
+	for i := range o.L2Advertisements {
+		f(KindL2Advertisement, &o.L2Advertisements[i])
+	}
+	for i := range o.BGPAdvertisements {
+		f(KindBGPAdvertisement, &o.BGPAdvertisements[i])
+	}
+	for i := range o.BGPPeers {
+		f(KindBGPPeer, &o.BGPPeers[i])
+	}
+	for i := range o.Communities {
+		f(KindCommunity, &o.Communities[i])
+	}
+	for i := range o.BFDProfiles {
+		f(KindBFDProfile, &o.BFDProfiles[i])
+	}
 }
 
 // Config is the validated configuration. Treat it as immutable: a new
