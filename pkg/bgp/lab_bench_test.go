@@ -7,14 +7,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/herald-lb/herald/test/netlab"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // Latency figures for docs/performance.md. Not part of the default run:
@@ -38,46 +34,18 @@ type fibState struct {
 
 func watchFIB(t testing.TB, h *netlab.Host) *fibWatch {
 	t.Helper()
-	ns, err := netns.GetFromName(h.NS)
+	w := &fibWatch{state: map[netip.Prefix]fibState{}, changed: make(chan struct{})}
+	stop, err := h.WatchRoutes(func(c netlab.RouteChange) {
+		w.mu.Lock()
+		w.state[c.Prefix] = fibState{NextHops: c.NextHops, At: c.At}
+		close(w.changed)
+		w.changed = make(chan struct{})
+		w.mu.Unlock()
+	}, func(err error) { t.Errorf("%v", err) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ns.Close() })
-	ch := make(chan netlink.RouteUpdate, 4096)
-	done := make(chan struct{})
-	var stopped atomic.Bool
-	t.Cleanup(func() { stopped.Store(true); close(done) })
-	if err := netlink.RouteSubscribeWithOptions(ch, done, netlink.RouteSubscribeOptions{
-		Namespace: &ns, ReceiveBufferSize: 1 << 22,
-		ErrorCallback: func(err error) {
-			if !stopped.Load() {
-				t.Errorf("%s: route subscription: %v", h.Spec.Name, err)
-			}
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	w := &fibWatch{state: map[netip.Prefix]fibState{}, changed: make(chan struct{})}
-	go func() {
-		for u := range ch {
-			at := time.Now()
-			if u.Dst == nil || u.Table != unix.RT_TABLE_MAIN {
-				continue
-			}
-			a, _ := netip.AddrFromSlice(u.Dst.IP)
-			ones, _ := u.Dst.Mask.Size()
-			p := netip.PrefixFrom(a.Unmap(), ones)
-			n := 0
-			if u.Type == unix.RTM_NEWROUTE {
-				n = max(1, len(u.MultiPath))
-			}
-			w.mu.Lock()
-			w.state[p] = fibState{NextHops: n, At: at}
-			close(w.changed)
-			w.changed = make(chan struct{})
-			w.mu.Unlock()
-		}
-	}()
+	t.Cleanup(stop)
 	return w
 }
 

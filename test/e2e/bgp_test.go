@@ -12,14 +12,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -998,46 +994,18 @@ type fibChange struct {
 
 func watchFIB(t *testing.T, h *netlab.Host) *fibLog {
 	t.Helper()
-	ns, err := netns.GetFromName(h.NS)
+	w := &fibLog{hist: map[netip.Prefix][]fibChange{}, changed: make(chan struct{})}
+	stop, err := h.WatchRoutes(func(c netlab.RouteChange) {
+		w.mu.Lock()
+		w.hist[c.Prefix] = append(w.hist[c.Prefix], fibChange{at: c.At, hops: c.NextHops})
+		close(w.changed)
+		w.changed = make(chan struct{})
+		w.mu.Unlock()
+	}, func(err error) { t.Errorf("%v", err) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = ns.Close() })
-	ch := make(chan netlink.RouteUpdate, 8192)
-	done := make(chan struct{})
-	var stopped atomic.Bool
-	t.Cleanup(func() { stopped.Store(true); close(done) })
-	if err := netlink.RouteSubscribeWithOptions(ch, done, netlink.RouteSubscribeOptions{
-		Namespace: &ns, ReceiveBufferSize: 1 << 22,
-		ErrorCallback: func(err error) {
-			if !stopped.Load() {
-				t.Errorf("%s: route subscription: %v", h.Spec.Name, err)
-			}
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	w := &fibLog{hist: map[netip.Prefix][]fibChange{}, changed: make(chan struct{})}
-	go func() {
-		for u := range ch {
-			at := time.Now()
-			if u.Dst == nil || u.Table != unix.RT_TABLE_MAIN {
-				continue
-			}
-			a, _ := netip.AddrFromSlice(u.Dst.IP)
-			ones, _ := u.Dst.Mask.Size()
-			p := netip.PrefixFrom(a.Unmap(), ones)
-			hops := 0
-			if u.Type == unix.RTM_NEWROUTE {
-				hops = max(1, len(u.MultiPath))
-			}
-			w.mu.Lock()
-			w.hist[p] = append(w.hist[p], fibChange{at: at, hops: hops})
-			close(w.changed)
-			w.changed = make(chan struct{})
-			w.mu.Unlock()
-		}
-	}()
+	t.Cleanup(stop)
 	return w
 }
 
