@@ -30,7 +30,7 @@ func TestDemoTellsTheSeedStoryAndCleansUp(t *testing.T) {
 	}
 	bin := t.TempDir()
 	for _, args := range [][]string{
-		{"build", "-o", filepath.Join(root, "bin") + "/", "./cmd/controller", "./cmd/speaker"},
+		{"build", "-o", filepath.Join(root, "bin") + "/", "./cmd/controller", "./cmd/speaker", "./cmd/heraldctl"},
 		{"build", "-o", filepath.Join(bin, "demo"), "./test/demo"},
 	} {
 		cmd := exec.Command("go", args...)
@@ -56,6 +56,7 @@ func TestDemoTellsTheSeedStoryAndCleansUp(t *testing.T) {
 		"AllocationFailed no eligible pool has IPv6", // with its Warning
 		"IPBackfilled", // the pool gains IPv6
 		"(IPv4 unchanged, IPv6 added)",
+		"L2 node", // heraldctl status names the announcing node
 		"Done in",
 	} {
 		if !strings.Contains(out, want) {

@@ -230,6 +230,16 @@ func (d *demo) run(keep bool) error {
 	d.events("web-prefer")
 	d.events("web-require")
 
+	d.say("The same from an operator's seat: heraldctl status")
+	st := exec.Command(filepath.Join(d.root, "bin", "heraldctl"), "status", "--kubeconfig", d.kubeconfig)
+	if out, err := st.CombinedOutput(); err != nil {
+		return fmt.Errorf("heraldctl status: %v\n%s", err, out)
+	} else {
+		for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+			fmt.Println("    " + l)
+		}
+	}
+
 	d.say("Done in %s", time.Since(start).Round(time.Second))
 	if !keep {
 		d.note("tearing the lab down (make demo KEEP=1, or demo up --keep, leaves it running)")
