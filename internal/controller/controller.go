@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -220,12 +221,8 @@ func (c *Controller) enqueueWaiting() {
 }
 
 func splitKey(key string) (types.NamespacedName, bool) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return types.NamespacedName{Namespace: key[:i], Name: key[i+1:]}, true
-		}
-	}
-	return types.NamespacedName{}, false
+	ns, name, ok := strings.Cut(key, "/")
+	return types.NamespacedName{Namespace: ns, Name: name}, ok
 }
 
 // ResyncPeriod is how often the manager's caches replay every object: it
