@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the network-lab tests and `make demo` drive:
-# real routers (FRR, BIRD 2) and real clients (arping, ndisc6, tcpdump).
+# real routers (FRR, BIRD 2), real clients (arping, ndisc6, tcpdump, curl) and
+# nft, which kube-proxy's nftables mode runs (sigs.k8s.io/knftables execs it).
 # Idempotent: does nothing when every tool is already present; retries while
 # another dpkg holds the lock (unattended upgrades on a fresh machine).
 set -euo pipefail
 
-pkgs=(frr bird2 arping ndisc6 tcpdump iproute2 iputils-ping openssl curl)
+pkgs=(frr bird2 arping ndisc6 tcpdump iproute2 iputils-ping openssl curl nftables)
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 missing=()
