@@ -62,11 +62,14 @@ type BFDProfileSpec struct {
 // (echoMode, echoInterval), which Herald's BFD implementation does not offer.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=bfdp,categories=herald
 // +kubebuilder:printcolumn:name="Passive Mode",type=boolean,JSONPath=`.spec.passiveMode`
 // +kubebuilder:printcolumn:name="Transmit Interval",type=integer,JSONPath=`.spec.transmitInterval`
 // +kubebuilder:printcolumn:name="Receive Interval",type=integer,JSONPath=`.spec.receiveInterval`
 // +kubebuilder:printcolumn:name="Multiplier",type=integer,JSONPath=`.spec.detectMultiplier`
+// +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BFDProfile struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -75,6 +78,10 @@ type BFDProfile struct {
 	// Spec holds the BFD settings; an empty spec means every default.
 	// +optional
 	Spec BFDProfileSpec `json:"spec,omitempty"`
+
+	// Status is written by the controller: whether the object is in force.
+	// +optional
+	Status ConfigStatus `json:"status,omitempty"`
 }
 
 // BFDProfileList is a list of BFDProfile.

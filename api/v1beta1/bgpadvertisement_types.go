@@ -116,12 +116,15 @@ type BGPAdvertisementSpec struct {
 // L2Advertisement) an allocated address is not announced at all.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=bgpadv,categories=herald
 // +kubebuilder:printcolumn:name="IP Address Pools",type=string,JSONPath=`.spec.ipAddressPools`
 // +kubebuilder:printcolumn:name="IP Address Pool Selectors",type=string,JSONPath=`.spec.ipAddressPoolSelectors`,priority=10
 // +kubebuilder:printcolumn:name="Peers",type=string,JSONPath=`.spec.peers`
 // +kubebuilder:printcolumn:name="Communities",type=string,JSONPath=`.spec.communities`,priority=10
 // +kubebuilder:printcolumn:name="Node Selectors",type=string,JSONPath=`.spec.nodeSelectors`,priority=10
+// +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BGPAdvertisement struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -131,6 +134,10 @@ type BGPAdvertisement struct {
 	// every pool from every node to every peer, one route per address.
 	// +optional
 	Spec BGPAdvertisementSpec `json:"spec,omitempty"`
+
+	// Status is written by the controller: whether the object is in force.
+	// +optional
+	Status ConfigStatus `json:"status,omitempty"`
 }
 
 // BGPAdvertisementList is a list of BGPAdvertisement.

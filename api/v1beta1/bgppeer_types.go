@@ -168,12 +168,15 @@ type BGPPeerSpec struct {
 // offered.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=bgpp,categories=herald
 // +kubebuilder:printcolumn:name="Peer Address",type=string,JSONPath=`.spec.peerAddress`
 // +kubebuilder:printcolumn:name="Peer ASN",type=integer,JSONPath=`.spec.peerASN`
 // +kubebuilder:printcolumn:name="My ASN",type=integer,JSONPath=`.spec.myASN`
 // +kubebuilder:printcolumn:name="BFD Profile",type=string,JSONPath=`.spec.bfdProfile`
 // +kubebuilder:printcolumn:name="Multi Hops",type=boolean,JSONPath=`.spec.ebgpMultiHop`,priority=10
+// +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BGPPeer struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -182,6 +185,10 @@ type BGPPeer struct {
 	// Spec describes the session.
 	// +required
 	Spec BGPPeerSpec `json:"spec"`
+
+	// Status is written by the controller: whether the object is in force.
+	// +optional
+	Status ConfigStatus `json:"status,omitempty"`
 }
 
 // BGPPeerList is a list of BGPPeer.

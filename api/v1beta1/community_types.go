@@ -45,8 +45,11 @@ type CommunityAlias struct {
 // them by name. Same as MetalLB's Community.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=comm,categories=herald
 // +kubebuilder:printcolumn:name="Communities",type=string,JSONPath=`.spec.communities`
+// +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Community struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -55,6 +58,10 @@ type Community struct {
 	// Spec lists the named values.
 	// +optional
 	Spec CommunitySpec `json:"spec,omitempty"`
+
+	// Status is written by the controller: whether the object is in force.
+	// +optional
+	Status ConfigStatus `json:"status,omitempty"`
 }
 
 // CommunityList is a list of Community.

@@ -150,8 +150,10 @@ type IPAddressPoolStatus struct {
 	// +kubebuilder:validation:Minimum=0
 	AvailableIPv6 int64 `json:"availableIPv6"`
 
-	// Conditions report the pool's state, such as an address range that
-	// overlaps another pool's (type Ready, status False, reason Overlapping).
+	// Conditions report the pool's state: type Valid (False with reason
+	// Overlapping when the pool overlaps an older pool, which then wins the
+	// overlap and this pool gives no new addresses; the message names the
+	// older pool) and OverlapsServiceCIDR.
 	//
 	// +optional
 	// +listType=map
@@ -185,6 +187,8 @@ const (
 // +kubebuilder:printcolumn:name="IPv4 Available",type=integer,JSONPath=`.status.availableIPv4`
 // +kubebuilder:printcolumn:name="IPv6 Assigned",type=integer,JSONPath=`.status.assignedIPv6`
 // +kubebuilder:printcolumn:name="IPv6 Available",type=integer,JSONPath=`.status.availableIPv6`
+// +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type IPAddressPool struct {
 	metav1.TypeMeta   `json:",inline"`

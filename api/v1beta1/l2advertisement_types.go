@@ -67,11 +67,14 @@ type L2AdvertisementSpec struct {
 // not announced at all.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=l2adv,categories=herald
 // +kubebuilder:printcolumn:name="IP Address Pools",type=string,JSONPath=`.spec.ipAddressPools`
 // +kubebuilder:printcolumn:name="IP Address Pool Selectors",type=string,JSONPath=`.spec.ipAddressPoolSelectors`,priority=10
 // +kubebuilder:printcolumn:name="Interfaces",type=string,JSONPath=`.spec.interfaces`
 // +kubebuilder:printcolumn:name="Node Selectors",type=string,JSONPath=`.spec.nodeSelectors`,priority=10
+// +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type L2Advertisement struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -81,6 +84,10 @@ type L2Advertisement struct {
 	// pool from every node on every interface.
 	// +optional
 	Spec L2AdvertisementSpec `json:"spec,omitempty"`
+
+	// Status is written by the controller: whether the object is in force.
+	// +optional
+	Status ConfigStatus `json:"status,omitempty"`
 }
 
 // L2AdvertisementList is a list of L2Advertisement.

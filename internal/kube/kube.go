@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -77,4 +79,34 @@ func ConfigObjects(ctx context.Context, c client.Reader, namespace string) (conf
 	}
 	return config.Objects{Pools: pools.Items, L2Advertisements: l2.Items, BGPAdvertisements: bgp.Items,
 		BGPPeers: peers.Items, Communities: comms.Items, BFDProfiles: bfd.Items}, nil
+}
+
+// PeerSecrets reads the password Secrets the peers of objs name, from
+// namespace, into objs.Secrets (an empty map when none is named or found),
+// so that config.Build checks the passwords and hands them to the peers. A
+// Secret that does not exist is simply absent (Build disables its peer); any
+// other error is returned, so that a transient failure never disables a
+// peer. Only processes allowed to read Secrets call it (the speaker; the
+// controller never reads Secrets).
+func PeerSecrets(ctx context.Context, c client.Reader, namespace string, objs *config.Objects) error {
+	objs.Secrets = map[string]corev1.Secret{}
+	for _, p := range objs.BGPPeers {
+		ref := p.Spec.PasswordSecret
+		if ref == nil || ref.Name == "" || (ref.Namespace != "" && ref.Namespace != namespace) {
+			continue
+		}
+		if _, done := objs.Secrets[ref.Name]; done {
+			continue
+		}
+		var s corev1.Secret
+		err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, &s)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("read password Secret %s/%s of BGPPeer %q: %w", namespace, ref.Name, p.Name, err)
+		default:
+			objs.Secrets[ref.Name] = s
+		}
+	}
+	return nil
 }

@@ -247,7 +247,7 @@ func (a *Allocator) decide(svc *Service, h *holding) decision {
 			i := slices.Index(want, FamilyOf(svc.Requested[0]))
 			wish = want[i : i+1]
 		}
-		p, msg := a.requestPool(svc, req)
+		p, msg := a.requestPool(svc, req, held)
 		if p == nil {
 			if req == held {
 				return refuse(ErrStale, wish, a.staleReason(svc, held, heldPool))
@@ -304,6 +304,8 @@ func (a *Allocator) decide(svc *Service, h *holding) decision {
 			switch {
 			case !from.has(f):
 				why = append(why, fmt.Sprintf("pool %s has no %s addresses", from.cfg.Name, f))
+			case from.cfg.Frozen:
+				why = append(why, fmt.Sprintf("pool %s is frozen (its configuration is invalid) and gives no new %s address", from.cfg.Name, f))
 			case !from.cfg.AutoAssign && svc.Pool != from.cfg.Name:
 				why = append(why, fmt.Sprintf("pool %s does not hand out %s addresses automatically (autoAssign is false)", from.cfg.Name, f))
 			default:
@@ -575,6 +577,9 @@ func (a *Allocator) Waiting() []string {
 
 // eligible reports whether p may hand out fresh addresses to svc.
 func (a *Allocator) eligible(p *poolState, svc *Service) bool {
+	if p.cfg.Frozen {
+		return false
+	}
 	if svc.Pool != "" {
 		if p.cfg.Name != svc.Pool {
 			return false
@@ -613,9 +618,10 @@ func (a *Allocator) poolHolding(svc *Service, addrs [2]netip.Addr, prefer string
 
 // requestPool returns the pool that can give all of req to svc, or nil and
 // why not.
-func (a *Allocator) requestPool(svc *Service, req [2]netip.Addr) (*poolState, string) {
+// A frozen pool qualifies only for addresses svc already holds.
+func (a *Allocator) requestPool(svc *Service, req, held [2]netip.Addr) (*poolState, string) {
 	for _, p := range a.pools {
-		if svc.Pool != "" && p.cfg.Name != svc.Pool || !p.cfg.admits(svc) {
+		if svc.Pool != "" && p.cfg.Name != svc.Pool || !p.cfg.admits(svc) || (p.cfg.Frozen && req != held) {
 			continue
 		}
 		ok := true
@@ -637,6 +643,8 @@ func (a *Allocator) requestPool(svc *Service, req [2]netip.Addr) (*poolState, st
 			return nil, fmt.Sprintf("pinned pool %s does not exist", svc.Pool)
 		case !p.cfg.admits(svc):
 			return nil, fmt.Sprintf("pinned pool %s does not admit the Service: %s", svc.Pool, p.cfg.refusal(svc))
+		case p.cfg.Frozen:
+			return nil, fmt.Sprintf("pinned pool %s is frozen (its configuration is invalid) and gives no new addresses", svc.Pool)
 		}
 		var out []string
 		for _, x := range req {
@@ -656,7 +664,9 @@ func (a *Allocator) requestPool(svc *Service, req [2]netip.Addr) (*poolState, st
 			if !p.contains(x) {
 				continue
 			}
-			if p.cfg.admits(svc) {
+			if p.cfg.Frozen && req != held {
+				refusing = append(refusing, p.cfg.Name+" (frozen: its configuration is invalid)")
+			} else if p.cfg.admits(svc) {
 				in[i] = append(in[i], p.cfg.Name)
 			} else {
 				refusing = append(refusing, fmt.Sprintf("%s (%s)", p.cfg.Name, p.cfg.refusal(svc)))
@@ -771,6 +781,9 @@ func (a *Allocator) noCandidates(svc *Service) string {
 		if p == nil {
 			return fmt.Sprintf("pinned pool %s does not exist", svc.Pool)
 		}
+		if p.cfg.Frozen {
+			return fmt.Sprintf("pinned pool %s is frozen (its configuration is invalid) and gives no new addresses", svc.Pool)
+		}
 		return fmt.Sprintf("pinned pool %s does not admit the Service: %s", svc.Pool, p.cfg.refusal(svc))
 	}
 	if len(a.pools) == 0 {
@@ -778,7 +791,9 @@ func (a *Allocator) noCandidates(svc *Service) string {
 	}
 	var why []string
 	for _, p := range a.pools {
-		if !p.cfg.AutoAssign {
+		if p.cfg.Frozen {
+			why = append(why, p.cfg.Name+" (frozen: its configuration is invalid)")
+		} else if !p.cfg.AutoAssign {
 			why = append(why, p.cfg.Name+" (autoAssign is false)")
 		} else {
 			why = append(why, fmt.Sprintf("%s (%s)", p.cfg.Name, p.cfg.refusal(svc)))

@@ -35,6 +35,11 @@ type Pool struct {
 	Namespaces         []string
 	NamespaceSelectors []labels.Selector
 	ServiceSelectors   []labels.Selector
+	// Frozen pools give no new addresses (no automatic allocation, no
+	// pinning, no requested address, no backfill) but keep what Services
+	// hold from them: the configuration froze the pool because it is
+	// invalid (it overlaps an older pool, say). Unfrozen, it resumes.
+	Frozen bool
 }
 
 // Contains reports whether the pool can hand out a: a lies in one of its

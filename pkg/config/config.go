@@ -1,9 +1,48 @@
-// Package config turns the set of Herald objects into one validated,
-// immutable configuration. It is pure: objects in, a Config or a list of
-// errors out, each naming the object and field at fault. Checks one object
-// can do alone live in the CRD schema; the ones here need several objects
-// (overlapping pools, references by name) or repeat the schema's checks
+// Package config turns the set of Herald objects into one immutable
+// configuration. It is pure: objects in, a Config and a list of errors out,
+// each naming the object and field at fault. Checks one object can do alone
+// live in the CRD schema; the ones here need several objects (overlapping
+// pools, references by name, duplicate peers) or repeat the schema's checks
 // defensively, since objects may come from files or an older schema.
+//
+// # Validity is per object, never as a whole
+//
+// Build never fails as a whole: the Config always holds everything valid,
+// and Config.Validity says, per object, whether it is in force and why not.
+// Who loses a conflict is decided from the objects alone — the older
+// creationTimestamp wins, then the lower name — never from input order or
+// process memory, so every process derives the same Config from the same
+// objects. The unit disabled is the smallest that loses the check:
+//
+//   - IPAddressPool: an invalid field (bad address, bad selector, no
+//     addresses) or an overlap with an older pool freezes the pool
+//     (allocate.Pool.Frozen): it gives no new addresses but stays in
+//     Config.Pools, so the addresses Services hold from it stay held and
+//     announced. A frozen pool with a bad selector admits every Service for
+//     those held addresses (a bad selector never makes a held address
+//     stale). Two entries of one pool that overlap are only a warning: the
+//     allocator works on their union.
+//   - L2Advertisement, BGPAdvertisement: an invalid field, or a community
+//     name no Community defines, disables the advertisement (routes with
+//     fewer communities than asked for could travel past the routers'
+//     policy). A pool or BGPPeer name that does not exist drops just that
+//     reference: the advertisement keeps covering the other pools (naming
+//     only missing pools covers none, never "every pool") and a missing peer
+//     name matches no session (never "every peer").
+//   - BGPPeer: an invalid field, a missing password Secret, or a bad
+//     password (no key "password", empty, only whitespace, over 80 bytes)
+//     disables the peer: it opens no session, never an unauthenticated one
+//     in place of an authenticated one. A peer with the address and port of
+//     an older peer in force, for some of the same nodes, is disabled
+//     (DuplicatePeer). A missing or invalid BFD profile drops just the
+//     reference: the session runs without BFD.
+//   - Community: an entry whose name an older Community already defines, or
+//     whose value is invalid, is ignored; the object's other entries stay in
+//     force.
+//   - BFDProfile: an invalid field disables the profile.
+//
+// An object that is in force without one of its references still reports
+// Valid false (reason MissingReference), so the mistake is visible.
 package config
 
 import (
@@ -33,6 +72,13 @@ type Objects struct {
 	BGPPeers          []v1beta1.BGPPeer
 	Communities       []v1beta1.Community
 	BFDProfiles       []v1beta1.BFDProfile
+	// Secrets are the Secrets of Herald's namespace that BGPPeers name in
+	// spec.passwordSecret, by name (others may be present; they are
+	// ignored). A peer naming another namespace finds none. Nil means the
+	// caller does not read Secrets (the controller never does): passwords
+	// are then not checked and Peer.Password stays empty; a process that
+	// opens sessions must pass them (an empty map when none exist).
+	Secrets map[string]corev1.Secret
 }
 
 // Object is any Herald configuration object.
@@ -41,7 +87,8 @@ type Object interface {
 	runtime.Object
 }
 
-// Each calls f for every object of the snapshot with its kind.
+// Each calls f for every configuration object of the snapshot with its
+// kind (Secrets are not configuration objects and are skipped).
 func (o *Objects) Each(f func(kind string, obj Object)) {
 	for i := range o.Pools {
 		f(KindPool, &o.Pools[i])
@@ -63,18 +110,42 @@ func (o *Objects) Each(f func(kind string, obj Object)) {
 	}
 }
 
-// Config is the validated configuration. Treat it as immutable: a new
+// Config is the configuration in force. Treat it as immutable: a new
 // snapshot builds a new Config.
 type Config struct {
-	// Pools, sorted by name.
-	Pools             []allocate.Pool
+	// Pools, sorted by name, frozen ones included (see allocate.Pool.Frozen).
+	Pools []allocate.Pool
+	// L2Advertisements and BGPAdvertisements in force, sorted by name.
 	L2Advertisements  []L2Advertisement
 	BGPAdvertisements []BGPAdvertisement
-	// Peers, sorted by name.
+	// Peers in force, sorted by name; a disabled peer is absent.
 	Peers []Peer
-	// Warnings are problems that do not invalidate the configuration (a
-	// localPref that eBGP peers will not receive).
+	// Warnings are problems that leave the object in force (a localPref
+	// that eBGP peers will not receive).
 	Warnings []*Error
+
+	validity map[string]Validity
+	byAge    []int // indexes of Pools, oldest first
+}
+
+// Validity says whether one object is in force.
+type Validity struct {
+	// Valid is true when the object is in force as written.
+	Valid bool
+	// Reason is v1beta1.ReasonValid or one of the other v1beta1.Reason*
+	// constants; empty for an object Build did not see.
+	Reason string
+	// Message says why, naming the other object; at most MaxMessage bytes.
+	Message string
+}
+
+// MaxMessage bounds Validity messages.
+const MaxMessage = 256
+
+// Validity reports whether the object of kind and name is in force. An
+// object not in the snapshot gets the zero Validity.
+func (c *Config) Validity(kind, name string) Validity {
+	return c.validity[kind+"/"+name]
 }
 
 // L2Advertisement announces the addresses of some pools by ARP/NDP.
@@ -94,7 +165,8 @@ type BGPAdvertisement struct {
 	Pools []string
 	// NodeSelectors select the advertising nodes; empty selects every node.
 	NodeSelectors []labels.Selector
-	// Peers limits the sessions that get the routes; empty means all.
+	// Peers limits the sessions that get the routes; empty means all. A
+	// name that matches no peer in force matches nothing.
 	Peers               []string
 	AggregationLength   int // IPv4 prefix length of the advertised routes (32 by default)
 	AggregationLengthV6 int // IPv6 prefix length (128 by default)
@@ -106,16 +178,21 @@ type BGPAdvertisement struct {
 
 // Peer is a BGP session a speaker opens.
 type Peer struct {
-	Name            string
-	MyASN, ASN      uint32
-	Address         netip.Addr
-	Port            uint16
-	Source          netip.Addr // zero: the kernel's choice
-	RouterID        netip.Addr // zero: the node's choice
-	HoldTime        time.Duration
-	KeepaliveTime   time.Duration
-	ConnectTime     time.Duration
-	PasswordSecret  *corev1.SecretReference // the glue reads the Secret; config never sees passwords
+	Name          string
+	MyASN, ASN    uint32
+	Address       netip.Addr
+	Port          uint16
+	Source        netip.Addr // zero: the kernel's choice
+	RouterID      netip.Addr // zero: the node's choice
+	HoldTime      time.Duration
+	KeepaliveTime time.Duration
+	ConnectTime   time.Duration
+	// PasswordSecret is the Secret Password was read from, nil for none.
+	PasswordSecret *corev1.SecretReference
+	// Password is the TCP MD5 password (RFC 2385), empty for none. Build
+	// checked it: a peer whose Secret is missing or whose password is
+	// unusable is disabled, never handed over with an empty Password.
+	Password        string
 	EBGPMultiHop    bool
 	GracefulRestart bool
 	BFD             *BFDProfile
@@ -138,7 +215,9 @@ type BFDProfile struct {
 // Error names the object and field at fault.
 type Error struct {
 	Kind, Name, Field string
-	Message           string
+	// Reason is one of the v1beta1.Reason* constants.
+	Reason  string
+	Message string
 }
 
 func (e *Error) Error() string {
@@ -179,10 +258,11 @@ func (c *Config) Pool(name string) *allocate.Pool {
 	return &c.Pools[i]
 }
 
-// PoolFor returns the pool holding addr, or nil. Pools never overlap in a
-// valid Config, so the answer is unique.
+// PoolFor returns the pool holding addr, or nil. Where pools overlap, the
+// oldest pool containing addr answers (the winner of the overlap), so the
+// answer is unique and the same in every process.
 func (c *Config) PoolFor(addr netip.Addr) *allocate.Pool {
-	for i := range c.Pools {
+	for _, i := range c.byAge {
 		if c.Pools[i].Contains(addr) {
 			return &c.Pools[i]
 		}
@@ -206,29 +286,98 @@ const (
 	DefaultPort     = 179
 )
 
-// Build validates objs and returns the configuration, or every error found.
+// MaxPasswordBytes is the longest TCP MD5 password the kernel accepts
+// (TCP_MD5SIG_MAXKEYLEN).
+const MaxPasswordBytes = 80
+
+// Build derives the configuration in force from objs. It never fails as a
+// whole: the Config is never nil and holds everything valid; Errors lists
+// every problem found, each naming the object (see the package doc for what
+// each problem disables).
 func Build(objs Objects) (*Config, Errors) {
-	b := &builder{cfg: &Config{}}
-	b.pools(objs.Pools)
-	communities := b.communities(objs.Communities)
-	bfd := b.bfdProfiles(objs.BFDProfiles)
-	b.peers(objs.BGPPeers, bfd)
-	b.l2(objs.L2Advertisements, objs.Pools)
-	b.bgp(objs.BGPAdvertisements, objs.Pools, communities)
-	if len(b.errs) > 0 {
-		return nil, b.errs
+	b := &builder{cfg: &Config{}, out: map[string]bool{}}
+	pools := b.pools(byAge(objs.Pools))
+	communities := b.communities(byAge(objs.Communities))
+	bfd := b.bfdProfiles(byAge(objs.BFDProfiles))
+	b.peers(byAge(objs.BGPPeers), bfd, objs.Secrets)
+	b.l2(byAge(objs.L2Advertisements), pools)
+	b.bgp(byAge(objs.BGPAdvertisements), pools, communities, objs.BGPPeers)
+	b.cfg.validity = map[string]Validity{}
+	objs.Each(func(kind string, o Object) {
+		b.cfg.validity[kind+"/"+o.GetName()] = validityOf(b.errs.For(kind, o.GetName()))
+	})
+	return b.cfg, b.errs
+}
+
+func validityOf(errs Errors) Validity {
+	if len(errs) == 0 {
+		return Validity{Valid: true, Reason: v1beta1.ReasonValid, Message: "in force"}
 	}
-	return b.cfg, nil
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Message
+		if e.Field != "" {
+			msgs[i] = e.Field + ": " + e.Message
+		}
+	}
+	return Validity{Reason: errs[0].Reason, Message: Bound(strings.Join(msgs, "; "), MaxMessage)}
+}
+
+// Bound cuts s to at most n bytes, on a rune boundary, marking the cut
+// with "…".
+func Bound(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// byAge returns the objects oldest first: creationTimestamp, then name, then
+// UID. It sorts a copy.
+func byAge[T any, PT interface {
+	*T
+	metav1.Object
+}](objs []T) []T {
+	out := slices.Clone(objs)
+	slices.SortStableFunc(out, func(x, y T) int {
+		a, b := PT(&x), PT(&y)
+		ta, tb := a.GetCreationTimestamp().Time, b.GetCreationTimestamp().Time
+		if c := ta.Compare(tb); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.GetName(), b.GetName()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.GetUID(), b.GetUID())
+	})
+	return out
 }
 
 type builder struct {
 	cfg  *Config
 	errs Errors
+	// out marks objects that are not in force, by kind/name.
+	out map[string]bool
 }
 
-func (b *builder) fail(kind, name, field, format string, args ...any) {
-	b.errs = append(b.errs, &Error{Kind: kind, Name: name, Field: field, Message: fmt.Sprintf(format, args...)})
+func (b *builder) fail(kind, name, field, reason, format string, args ...any) {
+	b.errs = append(b.errs, &Error{Kind: kind, Name: name, Field: field, Reason: reason, Message: fmt.Sprintf(format, args...)})
 }
+
+// disable records a problem that takes the object out of force.
+func (b *builder) disable(kind, name, field, reason, format string, args ...any) {
+	b.fail(kind, name, field, reason, format, args...)
+	b.out[kind+"/"+name] = true
+}
+
+func (b *builder) disabled(kind, name string) bool { return b.out[kind+"/"+name] }
 
 func (b *builder) warn(kind, name, field, format string, args ...any) {
 	b.cfg.Warnings = append(b.cfg.Warnings, &Error{Kind: kind, Name: name, Field: field, Message: fmt.Sprintf(format, args...)})
@@ -236,95 +385,160 @@ func (b *builder) warn(kind, name, field, format string, args ...any) {
 
 type placedRange struct {
 	r     allocate.Range
-	pool  string
+	pool  int // age rank of the pool
 	field string
 }
 
-func (b *builder) pools(objs []v1beta1.IPAddressPool) {
+// pools builds every pool, frozen or not, and returns their labels by name
+// for the advertisements' selectors.
+func (b *builder) pools(objs []v1beta1.IPAddressPool) map[string]labels.Set {
 	var all []placedRange
+	var list []allocate.Pool
+	known := map[string]labels.Set{}
 	for _, o := range objs {
+		if _, dup := known[o.Name]; dup {
+			b.fail(KindPool, o.Name, "metadata.name", v1beta1.ReasonDuplicateName, "defined twice; the older definition is in force")
+			continue
+		}
+		known[o.Name] = labels.Set(o.Labels)
+		rank := len(list)
 		p := allocate.Pool{Name: o.Name, AutoAssign: o.Spec.AutoAssign == nil || *o.Spec.AutoAssign, AvoidBuggyIPs: o.Spec.AvoidBuggyIPs}
 		if len(o.Spec.Addresses) == 0 {
-			b.fail(KindPool, o.Name, "spec.addresses", "must list at least one CIDR or range")
+			b.disable(KindPool, o.Name, "spec.addresses", v1beta1.ReasonInvalidField, "must list at least one CIDR or range")
 		}
+		var own []placedRange
 		for i, s := range o.Spec.Addresses {
 			field := fmt.Sprintf("spec.addresses[%d]", i)
 			r, err := allocate.ParseRange(s)
 			if err != nil {
-				b.fail(KindPool, o.Name, field, "%v", err)
+				b.disable(KindPool, o.Name, field, v1beta1.ReasonInvalidField, "%v", err)
 				continue
 			}
 			p.Ranges = append(p.Ranges, r)
-			all = append(all, placedRange{r: r, pool: o.Name, field: field})
+			own = append(own, placedRange{r: r, pool: rank, field: field})
 		}
+		// Entries of one pool that overlap are harmless (the allocator
+		// uses their union) but likely a typo.
+		slices.SortFunc(own, func(x, y placedRange) int { return x.r.First.Compare(y.r.First) })
+		for i := 1; i < len(own); i++ {
+			if own[i-1].r.Last.Compare(own[i].r.First) >= 0 {
+				b.warn(KindPool, o.Name, own[i].field, "%s overlaps %s of the same pool (%s)", own[i].r, own[i-1].r, own[i-1].field)
+			}
+		}
+		all = append(all, own...)
 		if sa := o.Spec.ServiceAllocation; sa != nil {
 			p.Priority = sa.Priority
 			p.Namespaces = slices.Clone(sa.Namespaces)
-			p.NamespaceSelectors = b.selectors(KindPool, o.Name, "spec.serviceAllocation.namespaceSelectors", sa.NamespaceSelectors)
-			p.ServiceSelectors = b.selectors(KindPool, o.Name, "spec.serviceAllocation.serviceSelectors", sa.ServiceSelectors)
+			var ok1, ok2 bool
+			p.NamespaceSelectors, ok1 = b.selectors(KindPool, o.Name, "spec.serviceAllocation.namespaceSelectors", sa.NamespaceSelectors)
+			p.ServiceSelectors, ok2 = b.selectors(KindPool, o.Name, "spec.serviceAllocation.serviceSelectors", sa.ServiceSelectors)
+			if !ok1 || !ok2 {
+				// Frozen; admit every Service so that no held address
+				// becomes stale because of the typo.
+				p.Namespaces, p.NamespaceSelectors, p.ServiceSelectors = nil, nil, nil
+			}
 		}
-		b.cfg.Pools = append(b.cfg.Pools, p)
+		list = append(list, p)
 	}
-	slices.SortFunc(b.cfg.Pools, func(a, b allocate.Pool) int { return cmp.Compare(a.Name, b.Name) })
-	for i := 1; i < len(b.cfg.Pools); i++ {
-		if b.cfg.Pools[i].Name == b.cfg.Pools[i-1].Name {
-			b.fail(KindPool, b.cfg.Pools[i].Name, "metadata.name", "defined twice")
+
+	// Overlaps across pools: the newer pool of each overlapping pair is
+	// frozen; the message names the oldest pool it overlaps.
+	slices.SortFunc(all, func(x, y placedRange) int {
+		if c := x.r.First.Compare(y.r.First); c != 0 {
+			return c
 		}
+		return cmp.Compare(x.pool, y.pool)
+	})
+	type overlap struct {
+		mine, theirs placedRange
 	}
-	// Overlaps, within a pool or across pools, would let one address be
-	// handed out twice or make "which pool holds this address" ambiguous.
-	slices.SortFunc(all, func(x, y placedRange) int { return x.r.First.Compare(y.r.First) })
-	for i := 1; i < len(all); i++ {
-		prev, cur := all[i-1], all[i]
-		if prev.r.Last.Compare(cur.r.First) < 0 || prev.r.First.Is4() != cur.r.First.Is4() {
-			continue
+	loses := map[int]overlap{}
+	var active []placedRange
+	for _, cur := range all {
+		keep := active[:0]
+		for _, a := range active {
+			if a.r.Last.Compare(cur.r.First) >= 0 && a.r.First.Is4() == cur.r.First.Is4() {
+				keep = append(keep, a)
+			}
 		}
-		if prev.pool == cur.pool {
-			b.fail(KindPool, cur.pool, cur.field, "%s overlaps %s of the same pool (%s)", cur.r, prev.r, prev.field)
-			continue
+		active = keep
+		for _, a := range active {
+			if a.pool == cur.pool {
+				continue
+			}
+			older, newer := a, cur
+			if cur.pool < a.pool {
+				older, newer = cur, a
+			}
+			if prev, ok := loses[newer.pool]; !ok || older.pool < prev.theirs.pool {
+				loses[newer.pool] = overlap{mine: newer, theirs: older}
+			}
 		}
-		b.fail(KindPool, cur.pool, cur.field, "%s overlaps %s of IPAddressPool %q", cur.r, prev.r, prev.pool)
-		b.fail(KindPool, prev.pool, prev.field, "%s overlaps %s of IPAddressPool %q", prev.r, cur.r, cur.pool)
+		active = append(active, cur)
 	}
+	for rank := range list {
+		if ov, ok := loses[rank]; ok {
+			b.disable(KindPool, list[rank].Name, ov.mine.field, v1beta1.ReasonOverlapping,
+				"%s overlaps %s of the older IPAddressPool %q, which wins the overlap; this pool gives no new addresses", ov.mine.r, ov.theirs.r, list[ov.theirs.pool].Name)
+		}
+		list[rank].Frozen = b.disabled(KindPool, list[rank].Name)
+	}
+
+	b.cfg.byAge = make([]int, len(list))
+	order := make([]int, len(list)) // rank -> index after sorting by name
+	idx := make([]int, len(list))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int { return cmp.Compare(list[x].Name, list[y].Name) })
+	for i, rank := range idx {
+		b.cfg.Pools = append(b.cfg.Pools, list[rank])
+		order[rank] = i
+	}
+	for rank := range list {
+		b.cfg.byAge[rank] = order[rank]
+	}
+	return known
 }
 
-func (b *builder) selectors(kind, name, field string, sels []metav1.LabelSelector) []labels.Selector {
-	var out []labels.Selector
+// selectors converts label selectors; ok is false (and the object is
+// disabled) when one is invalid.
+func (b *builder) selectors(kind, name, field string, sels []metav1.LabelSelector) (out []labels.Selector, ok bool) {
+	ok = true
 	for i := range sels {
 		s, err := metav1.LabelSelectorAsSelector(&sels[i])
 		if err != nil {
-			b.fail(kind, name, fmt.Sprintf("%s[%d]", field, i), "invalid label selector: %v", err)
+			b.disable(kind, name, fmt.Sprintf("%s[%d]", field, i), v1beta1.ReasonInvalidField, "invalid label selector: %v", err)
+			ok = false
 			continue
 		}
 		out = append(out, s)
 	}
-	return out
+	return out, ok
 }
 
 // poolNames resolves an advertisement's pool references: names and label
-// selectors; neither given means every pool.
-func (b *builder) poolNames(kind, name string, names []string, sels []metav1.LabelSelector, pools []v1beta1.IPAddressPool) []string {
-	known := map[string]bool{}
-	for _, p := range pools {
-		known[p.Name] = true
-	}
+// selectors; neither given means every pool. A missing name drops that
+// reference only.
+func (b *builder) poolNames(kind, name string, names []string, sels []metav1.LabelSelector, pools map[string]labels.Set) []string {
 	set := map[string]bool{}
 	for i, n := range names {
-		if !known[n] {
-			b.fail(kind, name, fmt.Sprintf("spec.ipAddressPools[%d]", i), "names IPAddressPool %q, which does not exist", n)
+		if _, ok := pools[n]; !ok {
+			b.fail(kind, name, fmt.Sprintf("spec.ipAddressPools[%d]", i), v1beta1.ReasonMissingReference,
+				"names IPAddressPool %q, which does not exist; that reference is ignored", n)
 			continue
 		}
 		set[n] = true
 	}
-	selectors := b.selectors(kind, name, "spec.ipAddressPoolSelectors", sels)
-	for _, p := range pools {
+	selectors, _ := b.selectors(kind, name, "spec.ipAddressPoolSelectors", sels)
+	for p, l := range pools {
 		if len(names) == 0 && len(sels) == 0 {
-			set[p.Name] = true
+			set[p] = true
 			continue
 		}
 		for _, s := range selectors {
-			if s.Matches(labels.Set(p.Labels)) {
-				set[p.Name] = true
+			if s.Matches(l) {
+				set[p] = true
 			}
 		}
 	}
@@ -336,28 +550,47 @@ func (b *builder) poolNames(kind, name string, names []string, sels []metav1.Lab
 	return out
 }
 
-func (b *builder) l2(objs []v1beta1.L2Advertisement, pools []v1beta1.IPAddressPool) {
+func (b *builder) l2(objs []v1beta1.L2Advertisement, pools map[string]labels.Set) {
+	seen := map[string]bool{}
 	for _, o := range objs {
-		b.cfg.L2Advertisements = append(b.cfg.L2Advertisements, L2Advertisement{
-			Name:          o.Name,
-			Pools:         b.poolNames(KindL2Advertisement, o.Name, o.Spec.IPAddressPools, o.Spec.IPAddressPoolSelectors, pools),
-			NodeSelectors: b.selectors(KindL2Advertisement, o.Name, "spec.nodeSelectors", o.Spec.NodeSelectors),
-			Interfaces:    slices.Clone(o.Spec.Interfaces),
-		})
+		if seen[o.Name] {
+			b.fail(KindL2Advertisement, o.Name, "metadata.name", v1beta1.ReasonDuplicateName, "defined twice; the older definition is in force")
+			continue
+		}
+		seen[o.Name] = true
+		adv := L2Advertisement{
+			Name:       o.Name,
+			Pools:      b.poolNames(KindL2Advertisement, o.Name, o.Spec.IPAddressPools, o.Spec.IPAddressPoolSelectors, pools),
+			Interfaces: slices.Clone(o.Spec.Interfaces),
+		}
+		adv.NodeSelectors, _ = b.selectors(KindL2Advertisement, o.Name, "spec.nodeSelectors", o.Spec.NodeSelectors)
+		if !b.disabled(KindL2Advertisement, o.Name) {
+			b.cfg.L2Advertisements = append(b.cfg.L2Advertisements, adv)
+		}
 	}
 	slices.SortFunc(b.cfg.L2Advertisements, func(x, y L2Advertisement) int { return cmp.Compare(x.Name, y.Name) })
 }
 
-func (b *builder) bgp(objs []v1beta1.BGPAdvertisement, pools []v1beta1.IPAddressPool, communities map[string]string) {
+func (b *builder) bgp(objs []v1beta1.BGPAdvertisement, pools map[string]labels.Set, communities map[string]string, peerObjs []v1beta1.BGPPeer) {
+	peerExists := map[string]bool{}
+	for _, p := range peerObjs {
+		peerExists[p.Name] = true
+	}
+	seen := map[string]bool{}
 	for _, o := range objs {
+		if seen[o.Name] {
+			b.fail(KindBGPAdvertisement, o.Name, "metadata.name", v1beta1.ReasonDuplicateName, "defined twice; the older definition is in force")
+			continue
+		}
+		seen[o.Name] = true
 		adv := BGPAdvertisement{
 			Name:                o.Name,
 			Pools:               b.poolNames(KindBGPAdvertisement, o.Name, o.Spec.IPAddressPools, o.Spec.IPAddressPoolSelectors, pools),
-			NodeSelectors:       b.selectors(KindBGPAdvertisement, o.Name, "spec.nodeSelectors", o.Spec.NodeSelectors),
 			Peers:               slices.Clone(o.Spec.Peers),
 			AggregationLength:   32,
 			AggregationLengthV6: 128,
 		}
+		adv.NodeSelectors, _ = b.selectors(KindBGPAdvertisement, o.Name, "spec.nodeSelectors", o.Spec.NodeSelectors)
 		if o.Spec.AggregationLength != nil {
 			adv.AggregationLength = int(*o.Spec.AggregationLength)
 		}
@@ -365,10 +598,10 @@ func (b *builder) bgp(objs []v1beta1.BGPAdvertisement, pools []v1beta1.IPAddress
 			adv.AggregationLengthV6 = int(*o.Spec.AggregationLengthV6)
 		}
 		if adv.AggregationLength < 0 || adv.AggregationLength > 32 {
-			b.fail(KindBGPAdvertisement, o.Name, "spec.aggregationLength", "%d is outside 0..32", adv.AggregationLength)
+			b.disable(KindBGPAdvertisement, o.Name, "spec.aggregationLength", v1beta1.ReasonInvalidField, "%d is outside 0..32", adv.AggregationLength)
 		}
 		if adv.AggregationLengthV6 < 0 || adv.AggregationLengthV6 > 128 {
-			b.fail(KindBGPAdvertisement, o.Name, "spec.aggregationLengthV6", "%d is outside 0..128", adv.AggregationLengthV6)
+			b.disable(KindBGPAdvertisement, o.Name, "spec.aggregationLengthV6", v1beta1.ReasonInvalidField, "%d is outside 0..128", adv.AggregationLengthV6)
 		}
 		b.checkAggregation(o.Name, adv)
 		if o.Spec.LocalPref != nil {
@@ -380,12 +613,12 @@ func (b *builder) bgp(objs []v1beta1.BGPAdvertisement, pools []v1beta1.IPAddress
 			if v, ok := communities[c]; ok {
 				value = v
 			} else if !strings.Contains(c, ":") {
-				b.fail(KindBGPAdvertisement, o.Name, field, "names community %q, which no Community object defines", c)
+				b.disable(KindBGPAdvertisement, o.Name, field, v1beta1.ReasonMissingReference, "names community %q, which no Community object defines; the advertisement is disabled", c)
 				continue
 			}
 			std, large, err := ParseCommunity(value)
 			if err != nil {
-				b.fail(KindBGPAdvertisement, o.Name, field, "%v", err)
+				b.disable(KindBGPAdvertisement, o.Name, field, v1beta1.ReasonInvalidField, "%v", err)
 				continue
 			}
 			if large != nil {
@@ -394,14 +627,14 @@ func (b *builder) bgp(objs []v1beta1.BGPAdvertisement, pools []v1beta1.IPAddress
 				adv.Communities = append(adv.Communities, std)
 			}
 		}
-		known := map[string]Peer{}
-		for _, p := range b.cfg.Peers {
-			known[p.Name] = p
-		}
 		for i, n := range adv.Peers {
-			if _, ok := known[n]; !ok {
-				b.fail(KindBGPAdvertisement, o.Name, fmt.Sprintf("spec.peers[%d]", i), "names BGPPeer %q, which does not exist", n)
+			if !peerExists[n] {
+				b.fail(KindBGPAdvertisement, o.Name, fmt.Sprintf("spec.peers[%d]", i), v1beta1.ReasonMissingReference,
+					"names BGPPeer %q, which does not exist; no session matches that name", n)
 			}
+		}
+		if b.disabled(KindBGPAdvertisement, o.Name) {
+			continue
 		}
 		if adv.HasLocalPref {
 			for _, p := range b.cfg.Peers {
@@ -436,7 +669,7 @@ func (b *builder) checkAggregation(name string, adv BGPAdvertisement) {
 			}
 			last, _ := r.Last.Prefix(agg)
 			if first.Addr() != r.First || lastAddr(last) != r.Last {
-				b.fail(KindBGPAdvertisement, name, field,
+				b.disable(KindBGPAdvertisement, name, field, v1beta1.ReasonInvalidField,
 					"/%d aggregates of IPAddressPool %q's %s would cover addresses outside the pool", agg, pn, r)
 				return
 			}
@@ -482,127 +715,6 @@ func ParseCommunity(s string) (std uint32, large *[3]uint32, err error) {
 		return 0, nil, fmt.Errorf("community %q: both halves must be numbers from 0 to 65535", s)
 	}
 	return uint32(h)<<16 | uint32(l), nil, nil
-}
-
-// communities maps every alias name to its value.
-func (b *builder) communities(objs []v1beta1.Community) map[string]string {
-	out := map[string]string{}
-	owner := map[string]string{}
-	for _, o := range objs {
-		for i, c := range o.Spec.Communities {
-			field := fmt.Sprintf("spec.communities[%d]", i)
-			if prev, dup := owner[c.Name]; dup {
-				b.fail(KindCommunity, o.Name, field+".name", "%q is also defined by Community %q", c.Name, prev)
-				continue
-			}
-			if _, _, err := ParseCommunity(c.Value); err != nil {
-				b.fail(KindCommunity, o.Name, field+".value", "%v", err)
-				continue
-			}
-			owner[c.Name], out[c.Name] = o.Name, c.Value
-		}
-	}
-	return out
-}
-
-func (b *builder) bfdProfiles(objs []v1beta1.BFDProfile) map[string]*BFDProfile {
-	out := map[string]*BFDProfile{}
-	for _, o := range objs {
-		p := &BFDProfile{Name: o.Name, ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 300 * time.Millisecond, DetectMultiplier: 3}
-		if v := o.Spec.ReceiveInterval; v != nil {
-			p.ReceiveInterval = time.Duration(*v) * time.Millisecond
-		}
-		if v := o.Spec.TransmitInterval; v != nil {
-			p.TransmitInterval = time.Duration(*v) * time.Millisecond
-		}
-		if v := o.Spec.DetectMultiplier; v != nil {
-			p.DetectMultiplier = *v
-		}
-		if v := o.Spec.PassiveMode; v != nil {
-			p.Passive = *v
-		}
-		if v := o.Spec.MinimumTTL; v != nil {
-			p.MinimumTTL = *v
-		}
-		if p.DetectMultiplier < 2 || p.DetectMultiplier > 255 {
-			b.fail(KindBFDProfile, o.Name, "spec.detectMultiplier", "%d is outside 2..255", p.DetectMultiplier)
-		}
-		out[o.Name] = p
-	}
-	return out
-}
-
-func (b *builder) peers(objs []v1beta1.BGPPeer, bfd map[string]*BFDProfile) {
-	type endpoint struct {
-		addr netip.Addr
-		port uint16
-		sel  string
-	}
-	seen := map[endpoint]string{}
-	for _, o := range objs {
-		p := Peer{
-			Name: o.Name, MyASN: o.Spec.MyASN, ASN: o.Spec.PeerASN, Port: o.Spec.PeerPort,
-			HoldTime: DefaultHoldTime, PasswordSecret: o.Spec.PasswordSecret,
-			EBGPMultiHop: o.Spec.EBGPMultiHop, GracefulRestart: o.Spec.EnableGracefulRestart,
-			NodeSelectors: b.selectors(KindBGPPeer, o.Name, "spec.nodeSelectors", o.Spec.NodeSelectors),
-		}
-		if p.Port == 0 {
-			p.Port = DefaultPort
-		}
-		var err error
-		if p.Address, err = netip.ParseAddr(o.Spec.PeerAddress); err != nil {
-			b.fail(KindBGPPeer, o.Name, "spec.peerAddress", "%q is not an IP address", o.Spec.PeerAddress)
-		}
-		if s := o.Spec.SourceAddress; s != "" {
-			if p.Source, err = netip.ParseAddr(s); err != nil {
-				b.fail(KindBGPPeer, o.Name, "spec.sourceAddress", "%q is not an IP address", s)
-			} else if p.Address.IsValid() && p.Source.Is4() != p.Address.Is4() {
-				b.fail(KindBGPPeer, o.Name, "spec.sourceAddress", "%s is not of the same family as peerAddress %s", p.Source, p.Address)
-			}
-		}
-		if s := o.Spec.RouterID; s != "" {
-			if p.RouterID, err = netip.ParseAddr(s); err != nil || !p.RouterID.Is4() {
-				b.fail(KindBGPPeer, o.Name, "spec.routerID", "%q is not an IPv4 address", s)
-			}
-		}
-		if p.MyASN == 0 {
-			b.fail(KindBGPPeer, o.Name, "spec.myASN", "must be 1..4294967295")
-		}
-		if p.ASN == 0 {
-			b.fail(KindBGPPeer, o.Name, "spec.peerASN", "must be 1..4294967295")
-		}
-		if o.Spec.HoldTime != nil {
-			p.HoldTime = o.Spec.HoldTime.Duration
-		}
-		if o.Spec.KeepaliveTime != nil {
-			p.KeepaliveTime = o.Spec.KeepaliveTime.Duration
-		} else {
-			p.KeepaliveTime = p.HoldTime / 3
-		}
-		if o.Spec.ConnectTime != nil {
-			p.ConnectTime = o.Spec.ConnectTime.Duration
-		}
-		if p.HoldTime != 0 && p.HoldTime < 3*time.Second {
-			b.fail(KindBGPPeer, o.Name, "spec.holdTime", "%s is below the BGP minimum of 3s (0 disables keepalives)", p.HoldTime)
-		}
-		if p.HoldTime != 0 && p.KeepaliveTime >= p.HoldTime {
-			b.fail(KindBGPPeer, o.Name, "spec.keepaliveTime", "%s must be shorter than holdTime %s", p.KeepaliveTime, p.HoldTime)
-		}
-		if n := o.Spec.BFDProfile; n != "" {
-			if p.BFD = bfd[n]; p.BFD == nil {
-				b.fail(KindBGPPeer, o.Name, "spec.bfdProfile", "names BFDProfile %q, which does not exist", n)
-			}
-		}
-		// Two peers to one router from the same nodes would open one session twice.
-		ep := endpoint{addr: p.Address, port: p.Port, sel: fmt.Sprint(o.Spec.NodeSelectors)}
-		if prev, dup := seen[ep]; dup && p.Address.IsValid() {
-			b.fail(KindBGPPeer, o.Name, "spec.peerAddress", "%s port %d is already the address of BGPPeer %q for the same nodes", p.Address, p.Port, prev)
-		} else {
-			seen[ep] = o.Name
-		}
-		b.cfg.Peers = append(b.cfg.Peers, p)
-	}
-	slices.SortFunc(b.cfg.Peers, func(x, y Peer) int { return cmp.Compare(x.Name, y.Name) })
 }
 
 // ServiceCIDROverlaps reports, per pool, the service CIDRs its addresses

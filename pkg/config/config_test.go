@@ -28,7 +28,7 @@ func bgpAdv(name string, mutate func(*v1beta1.BGPAdvertisementSpec)) v1beta1.BGP
 	return a
 }
 
-func TestBuildRejectsWithTheObjectAndField(t *testing.T) {
+func TestBuildReportsEachProblemWithTheObjectAndField(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		objs Objects
@@ -36,8 +36,7 @@ func TestBuildRejectsWithTheObjectAndField(t *testing.T) {
 	}{
 		{"unparsable address", Objects{Pools: []v1beta1.IPAddressPool{pool("p", "192.0.2.0/33")}}, `IPAddressPool "p": spec.addresses[0]`},
 		{"empty pool", Objects{Pools: []v1beta1.IPAddressPool{pool("p")}}, `IPAddressPool "p": spec.addresses: must list`},
-		{"overlap across pools names both", Objects{Pools: []v1beta1.IPAddressPool{pool("a", "192.0.2.0/24"), pool("b", "192.0.2.128-192.0.2.130")}}, `IPAddressPool "b": spec.addresses[0]: 192.0.2.128-192.0.2.130 overlaps 192.0.2.0/24 of IPAddressPool "a"`},
-		{"overlap within a pool", Objects{Pools: []v1beta1.IPAddressPool{pool("a", "2001:db8::/64", "2001:db8::5/128")}}, `of the same pool`},
+		{"overlap across pools names the older pool", Objects{Pools: []v1beta1.IPAddressPool{pool("a", "192.0.2.0/24"), pool("b", "192.0.2.128-192.0.2.130")}}, `IPAddressPool "b": spec.addresses[0]: 192.0.2.128-192.0.2.130 overlaps 192.0.2.0/24 of the older IPAddressPool "a"`},
 		{"bad namespace selector", Objects{Pools: []v1beta1.IPAddressPool{func() v1beta1.IPAddressPool {
 			p := pool("p", "192.0.2.0/24")
 			p.Spec.ServiceAllocation = &v1beta1.ServiceAllocation{NamespaceSelectors: []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "k", Operator: "Bogus"}}}}}
@@ -52,7 +51,7 @@ func TestBuildRejectsWithTheObjectAndField(t *testing.T) {
 		{"duplicate community alias", Objects{Communities: []v1beta1.Community{
 			{ObjectMeta: metav1.ObjectMeta{Name: "c1"}, Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "gold", Value: "65000:1"}}}},
 			{ObjectMeta: metav1.ObjectMeta{Name: "c2"}, Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "gold", Value: "65000:2"}}}},
-		}}, `Community "c2": spec.communities[0].name: "gold" is also defined by Community "c1"`},
+		}}, `Community "c2": spec.communities[0].name: "gold" is already defined by the older Community "c1"`},
 		{"peer address not an IP", Objects{BGPPeers: []v1beta1.BGPPeer{peer("r", 1, 2, "router.example")}}, `BGPPeer "r": spec.peerAddress`},
 		{"source of another family", Objects{BGPPeers: []v1beta1.BGPPeer{func() v1beta1.BGPPeer {
 			p := peer("r", 1, 2, "192.0.2.1")
@@ -75,7 +74,7 @@ func TestBuildRejectsWithTheObjectAndField(t *testing.T) {
 			p.Spec.BFDProfile = "fast"
 			return p
 		}()}}, `spec.bfdProfile: names BFDProfile "fast"`},
-		{"duplicate peer", Objects{BGPPeers: []v1beta1.BGPPeer{peer("r1", 1, 2, "192.0.2.1"), peer("r2", 1, 2, "192.0.2.1")}}, `already the address of BGPPeer`},
+		{"duplicate peer", Objects{BGPPeers: []v1beta1.BGPPeer{peer("r1", 1, 2, "192.0.2.1"), peer("r2", 1, 2, "192.0.2.1")}}, `already the address of the older BGPPeer "r1"`},
 		{"zero ASN", Objects{BGPPeers: []v1beta1.BGPPeer{peer("r", 0, 2, "192.0.2.1")}}, `spec.myASN`},
 		{"bfd multiplier out of range", Objects{BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: metav1.ObjectMeta{Name: "f"}, Spec: v1beta1.BFDProfileSpec{DetectMultiplier: new(uint32(1))}}}}, `BFDProfile "f": spec.detectMultiplier`},
 	} {
@@ -84,8 +83,11 @@ func TestBuildRejectsWithTheObjectAndField(t *testing.T) {
 			if errs == nil {
 				t.Fatalf("accepted: %+v", cfg)
 			}
-			if cfg != nil {
-				t.Error("a Config came back along with errors")
+			if cfg == nil {
+				t.Fatal("Build returned no Config: it must never fail as a whole")
+			}
+			if v := cfg.Validity(errs[0].Kind, errs[0].Name); v.Valid || v.Reason == "" || v.Message == "" {
+				t.Errorf("%s %s reported %+v, want invalid with a reason and message", errs[0].Kind, errs[0].Name, v)
 			}
 			if !strings.Contains(errs.Error(), tc.want) {
 				t.Errorf("error %q does not contain %q", errs.Error(), tc.want)
@@ -103,6 +105,7 @@ func TestBuildResolvesReferencesAndDefaults(t *testing.T) {
 	p.Spec.BFDProfile = "fast"
 	p.Spec.PasswordSecret = &corev1.SecretReference{Name: "bgp-md5"}
 	cfg, errs := Build(Objects{
+		Secrets:     map[string]corev1.Secret{"bgp-md5": {ObjectMeta: metav1.ObjectMeta{Name: "bgp-md5"}, Data: map[string][]byte{"password": []byte("s3cret")}}},
 		Pools:       []v1beta1.IPAddressPool{pool("dual", "192.0.2.0/24", "2001:db8::/64"), labeled, off},
 		BFDProfiles: []v1beta1.BFDProfile{{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: v1beta1.BFDProfileSpec{ReceiveInterval: new(uint32(100))}}},
 		BGPPeers:    []v1beta1.BGPPeer{p},
@@ -132,6 +135,9 @@ func TestBuildResolvesReferencesAndDefaults(t *testing.T) {
 		t.Error("PoolFor finds the pool holding an address, and none for foreign ones")
 	}
 	pr := cfg.Peers[0]
+	if pr.Password != "s3cret" {
+		t.Errorf("peer password %q, want the Secret's", pr.Password)
+	}
 	if pr.Port != 179 || pr.HoldTime != 90*time.Second || pr.KeepaliveTime != 30*time.Second {
 		t.Errorf("peer defaults: port %d hold %s keepalive %s", pr.Port, pr.HoldTime, pr.KeepaliveTime)
 	}
