@@ -13,7 +13,10 @@ type metrics struct {
 	ownerMoves  prometheus.Counter
 	planSeconds prometheus.Histogram
 	sessions    *prometheus.GaugeVec
-	last        map[string]bool
+	// withoutOwner and quorum feed the alerts (CONTRACTS.md).
+	withoutOwner prometheus.Gauge
+	quorum       prometheus.Gauge
+	last         map[string]bool
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,9 +31,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time to compute and apply this node's plan.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "herald_speaker_bgp_session_up",
 			Help: "1 while the BGP session to a peer is established, with the BFD state as a label."}, []string{"peer", "bfd"}),
+		withoutOwner: prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_layer2_addresses_without_owner",
+			Help: "Addresses a layer-2 advertisement covers for which no node is eligible, as this speaker sees it."}),
+		quorum: prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_speaker_quorum",
+			Help: "1 while this speaker may answer by layer 2, 0 in a minority partition."}),
 	}
+	m.quorum.Set(1)
 	if reg != nil {
-		reg.MustRegister(m.ownedL2, m.bgpRoutes, m.ownerMoves, m.planSeconds, m.sessions)
+		reg.MustRegister(m.ownedL2, m.bgpRoutes, m.ownerMoves, m.planSeconds, m.sessions, m.withoutOwner, m.quorum)
 	}
 	return m
 }
@@ -46,6 +54,14 @@ func (m *metrics) observePlan(p announce.Plan) {
 		}
 	}
 	m.last = next
+}
+
+func (m *metrics) observeQuorum(ok bool) {
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.quorum.Set(v)
 }
 
 func (m *metrics) observeSessions(ss []bgp.Session) {

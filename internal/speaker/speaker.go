@@ -99,18 +99,14 @@ type Speaker struct {
 	cfg         *config.Config // last good configuration
 	settled     bool
 	settleStart time.Time
-	// Layer-2 safety (see gateLayer2): owners seen in the last plan, when
-	// each pending hand-back started, and until when every claim waits.
-	lastOwners  map[netip.Addr]string
-	pending     map[netip.Addr]time.Time
-	holdUntil   time.Time
-	partitioned bool
-	answering   map[netip.Addr]bool
-	carrier     map[string]bool      // last seen carrier per announcing interface
-	upSince     map[string]time.Time // when an interface's carrier returned
-	ifMu        sync.Mutex           // guards ifaces, read by the carrier poll
-	ifaces      []string             // interfaces this node announces on
-	lastPlan    announce.Plan
+	// speakers are the nodes known to run a speaker: seen alive in the
+	// membership, forgotten when their Node is deleted or not Ready. The
+	// partition rule counts these, never speakerless Nodes.
+	speakers map[string]bool
+	mem      announce.Memory // the layer-2 decision's memory
+	ifMu     sync.Mutex      // guards ifaces, read by the carrier poll
+	ifaces   []string        // interfaces this node announces on
+	lastPlan announce.Plan
 
 	statusMu    sync.Mutex
 	statusJob   *statusJob // the latest plan whose status is not yet written
@@ -240,13 +236,12 @@ func (s *Speaker) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, e
 
 	var errs []error
 	var retry time.Duration
+	s.metrics.withoutOwner.Set(float64(len(plan.WithoutOwner)))
 	if s.opts.Layer2 != nil {
-		resolved, err := s.resolveInterfaces(plan.L2)
-		errs = append(errs, err)
-		var l2 map[netip.Addr]announce.L2Entry
-		l2, retry = s.gateLayer2(log, plan, nodes, resolved)
-		errs = append(errs, s.applyLayer2(l2))
-		plan.L2 = l2
+		var d announce.Decision
+		d, retry, err = s.decideLayer2(log, plan, nodes)
+		errs = append(errs, err, s.applyLayer2(d.L2))
+		plan.L2, plan.Owners = d.L2, d.Owners
 	}
 	if s.opts.BGP != nil {
 		errs = append(errs, s.applyBGP(ctx, cfg, nodes, plan))
@@ -314,120 +309,46 @@ func (s *Speaker) statusLoop(ctx context.Context) error {
 	}
 }
 
-// gateLayer2 keeps two nodes from ever answering for one address. A node in
-// a minority partition (it sees at most half of the ready nodes alive, with
-// three or more) answers for nothing: it cannot tell a cut of its own link
-// from the death of the others, and the majority side takes over. A node
-// that wins an address another live node may still be answering for (a hand
-// back after a restart or a healed cut) waits HandBackDelay, so the previous
-// owner, which sees the same membership change, stops first. Failover from
-// a dead owner, and new addresses, are claimed at once.
-func (s *Speaker) gateLayer2(log interface{ Info(string, ...any) }, plan announce.Plan, nodes []announce.Node, ifaces map[netip.Addr][]string) (map[netip.Addr]announce.L2Entry, time.Duration) {
-	now := time.Now()
-	s.observeCarrier(log, now, ifaces)
-	aliveSet := map[string]bool{}
+// decideLayer2 resolves the interfaces of the addresses this node wins,
+// gathers what it observes (speakers, reachability, carrier, the clock) and
+// asks pkg/announce what to answer now.
+func (s *Speaker) decideLayer2(log interface{ Info(string, ...any) }, plan announce.Plan, nodes []announce.Node) (announce.Decision, time.Duration, error) {
+	resolved, err := s.resolveInterfaces(plan.L2)
+	l2 := make(map[netip.Addr]announce.L2Entry, len(plan.L2))
+	carrier := map[string]bool{}
+	for a, e := range plan.L2 {
+		e.Interfaces = resolved[a]
+		l2[a] = e
+		for _, i := range e.Interfaces {
+			if _, seen := carrier[i]; !seen && s.opts.Carrier != nil {
+				carrier[i] = s.opts.Carrier(i)
+			}
+		}
+	}
+	plan.L2 = l2
+	obs := announce.Observed{Now: time.Now(), Self: s.opts.NodeName, Alive: map[string]bool{}, Carrier: carrier,
+		HandBackDelay: s.opts.HandBackDelay}
 	for _, n := range nodes {
 		if n.Alive {
-			aliveSet[n.Name] = true
+			obs.Alive[n.Name] = true
 		}
 	}
 	if s.opts.Liveness != nil {
 		// Reachability, not conviction, decides the partition test: a node
 		// cut off suspects its peers within a probe round, before the others
 		// convict it and take over, so it falls silent first.
-		reach := s.opts.Liveness.Reachable()
-		reachable, ready := 0, 0
-		for _, n := range nodes {
-			if n.Ready {
-				ready++
-				if n.Name == s.opts.NodeName || reach[n.Name] {
-					reachable++
-				}
-			}
-		}
-		if ready >= 3 && reachable*2 <= ready {
-			if !s.partitioned {
-				log.Info("minority partition: answering for nothing until the others are reachable", "reachable", reachable, "ready", ready)
-			}
-			s.partitioned = true
-			s.answering = nil
-			s.lastOwners = nil
-			return map[netip.Addr]announce.L2Entry{}, 0
-		}
+		obs.Speakers, obs.Reachable = s.speakers, s.opts.Liveness.Reachable()
 	}
-	if s.partitioned || s.lastOwners == nil {
-		// First plan, or back from a partition: whatever this node wins may
-		// still be answered by whoever held it meanwhile. Tell the peers we
-		// are back (they may hold us dead) and give them time to let go.
-		if s.partitioned {
-			log.Info("peers reachable again; taking addresses back after the hand-back delay")
-			go s.opts.Liveness.Rejoin(time.Second)
-		}
-		s.partitioned = false
-		if len(aliveSet) > 1 {
-			s.holdUntil = now.Add(s.opts.HandBackDelay)
-		}
+	d, mem := announce.Decide(plan, obs, s.mem)
+	s.mem = mem
+	for _, e := range d.Events {
+		log.Info(e)
 	}
-	if s.pending == nil {
-		s.pending = map[netip.Addr]time.Time{}
+	if d.Rejoin && s.opts.Liveness != nil {
+		go s.opts.Liveness.Rejoin(time.Second)
 	}
-	out := map[netip.Addr]announce.L2Entry{}
-	var retry time.Duration
-	for a, e := range plan.L2 {
-		e.Interfaces = ifaces[a]
-		if len(e.Interfaces) == 0 {
-			continue // nowhere to answer (see resolveInterfaces' error)
-		}
-		wait := time.Time{}
-		up := s.linkWait(e.Interfaces)
-		switch prev, known := s.lastOwners[a]; {
-		case up.IsZero():
-			// Every interface of the address lost carrier: nobody can hear
-			// this node there, and it must not answer when the link returns
-			// until the hand-back delay passed.
-			delete(s.answering, a)
-			continue
-		case now.Before(up):
-			wait = up
-		case s.answering[a]:
-		case now.Before(s.holdUntil):
-			wait = s.holdUntil
-		case known && prev != s.opts.NodeName && aliveSet[prev]:
-			since, ok := s.pending[a]
-			if !ok {
-				since = now
-				s.pending[a] = now
-			}
-			wait = since.Add(s.opts.HandBackDelay)
-		}
-		if now.Before(wait) {
-			if d := wait.Sub(now); retry == 0 || d < retry {
-				retry = d
-			}
-			continue
-		}
-		delete(s.pending, a)
-		out[a] = e
-	}
-	for a := range s.pending {
-		if _, still := plan.L2[a]; !still {
-			delete(s.pending, a)
-		}
-	}
-	owners := make(map[netip.Addr]string, len(plan.Owners))
-	for a, o := range plan.Owners {
-		owners[a] = o
-		if _, waiting := s.pending[a]; waiting {
-			// Still someone else's until the hand-back completes.
-			owners[a] = s.lastOwners[a]
-		}
-	}
-	s.lastOwners = owners
-	s.answering = map[netip.Addr]bool{}
-	for a := range out {
-		s.answering[a] = true
-	}
-	return out, retry
+	s.metrics.observeQuorum(d.Quorum)
+	return d, d.Retry, err
 }
 
 // loadConfig builds the configuration; an invalid set keeps the last good
@@ -465,24 +386,24 @@ func (s *Speaker) nodes(ctx context.Context) ([]announce.Node, error) {
 		alive = s.opts.Liveness.Alive()
 	}
 	out := make([]announce.Node, 0, len(list.Items))
+	ready := make(map[string]bool, len(list.Items))
 	for _, n := range list.Items {
 		an := announce.Node{Name: n.Name, Labels: n.Labels, Ready: nodeReady(&n)}
-		if alive != nil {
-			an.Alive = alive[n.Name]
-		} else {
-			an.Alive = nodeReady(&n)
-		}
-		if n.Name == s.opts.NodeName {
-			an.Alive = true // we are running
-		}
+		an.Alive = announce.Alive(an, alive, s.opts.NodeName)
+		ready[n.Name] = an.Ready
 		out = append(out, an)
+	}
+	if alive != nil {
+		s.speakers = announce.Speakers(s.speakers, alive, ready, s.opts.NodeName)
 	}
 	return out, nil
 }
 
-// settle holds the first plan until the liveness view includes every ready
-// node (or SettleTimeout passes): a starting speaker that believed itself
-// alone would claim every address at once.
+// settle holds the first plan until the membership reached another
+// speaker (or no other Ready node exists, or SettleTimeout passed): a
+// starting speaker that believed itself alone would claim every address.
+// Nodes without a speaker never answer, so it waits for one peer, not for
+// every Ready node.
 func (s *Speaker) settle(ctx context.Context, nodes []announce.Node) bool {
 	if s.settled || s.opts.Liveness == nil {
 		s.settled = true
@@ -491,25 +412,23 @@ func (s *Speaker) settle(ctx context.Context, nodes []announce.Node) bool {
 	if s.settleStart.IsZero() {
 		s.settleStart = time.Now()
 	}
-	var list corev1.NodeList
-	if err := s.client.List(ctx, &list); err == nil {
-		missing := 0
-		alive := map[string]bool{}
-		for _, n := range nodes {
-			alive[n.Name] = n.Alive
+	others := false
+	for _, n := range nodes {
+		if n.Name == s.opts.NodeName {
+			continue
 		}
-		for _, n := range list.Items {
-			if nodeReady(&n) && !alive[n.Name] {
-				missing++
-			}
-		}
-		if missing == 0 {
+		if n.Alive {
 			s.settled = true
 			return true
 		}
+		others = others || n.Ready
+	}
+	if !others {
+		s.settled = true
+		return true
 	}
 	if time.Since(s.settleStart) > s.opts.SettleTimeout {
-		ctrl.LoggerFrom(ctx).Info("liveness view incomplete after the settle timeout; announcing with what is known")
+		ctrl.LoggerFrom(ctx).Info("no other speaker reached within the settle timeout; announcing with what is known")
 		s.settled = true
 		return true
 	}
@@ -629,61 +548,6 @@ func (s *Speaker) carrierSignature() string {
 	return b.String()
 }
 
-// observeCarrier records carrier transitions; a returning link starts the
-// hand-back delay for its addresses and tells the peers this node is back.
-func (s *Speaker) observeCarrier(log interface{ Info(string, ...any) }, now time.Time, ifaces map[netip.Addr][]string) {
-	if s.opts.Carrier == nil {
-		return
-	}
-	if s.carrier == nil {
-		s.carrier, s.upSince = map[string]bool{}, map[string]time.Time{}
-	}
-	for _, list := range ifaces {
-		for _, i := range list {
-			up := s.opts.Carrier(i)
-			was, seen := s.carrier[i]
-			switch {
-			case seen && was && !up:
-				log.Info("link lost carrier; not answering on it", "interface", i)
-			case seen && !was && up:
-				log.Info("link has carrier again; answering after the hand-back delay", "interface", i)
-				s.upSince[i] = now
-				if s.opts.Liveness != nil {
-					go s.opts.Liveness.Rejoin(time.Second)
-				}
-			}
-			s.carrier[i] = up
-		}
-	}
-}
-
-// linkWait returns when the address may be answered on its interfaces: the
-// zero time when none has carrier, else the end of the hand-back delay of
-// the interface that returned last (a time in the past when none did lately).
-func (s *Speaker) linkWait(ifaces []string) time.Time {
-	if s.opts.Carrier == nil {
-		return time.Unix(1, 0)
-	}
-	var latest time.Time
-	anyUp := false
-	for _, i := range ifaces {
-		if up, seen := s.carrier[i]; seen && !up {
-			continue
-		}
-		anyUp = true
-		if t := s.upSince[i]; t.After(latest) {
-			latest = t
-		}
-	}
-	if !anyUp {
-		return time.Time{}
-	}
-	if latest.IsZero() {
-		return time.Unix(1, 0)
-	}
-	return latest.Add(s.opts.HandBackDelay)
-}
-
 // applyLayer2 hands the addresses to answer for to the ARP/NDP responders.
 func (s *Speaker) applyLayer2(l2 map[netip.Addr]announce.L2Entry) error {
 	desired := make(map[netip.Addr][]string, len(l2))
@@ -735,12 +599,9 @@ func (s *Speaker) applyBGP(ctx context.Context, cfg *config.Config, nodes []anno
 	// so they are logged when they change instead of failing the plan.
 	var warns bgp.Warnings
 	apply := func(what string, err error) {
-		var w bgp.Warnings
-		switch {
-		case err == nil:
-		case errors.As(err, &w):
-			warns = append(warns, w...)
-		default:
+		w, err := splitWarnings(err)
+		warns = append(warns, w...)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", what, err))
 		}
 	}
@@ -753,6 +614,16 @@ func (s *Speaker) applyBGP(ctx context.Context, cfg *config.Config, nodes []anno
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// splitWarnings tells the wire's warnings (applied, without effect) from
+// its failures (to retry).
+func splitWarnings(err error) (bgp.Warnings, error) {
+	var w bgp.Warnings
+	if err != nil && errors.As(err, &w) {
+		return w, nil
+	}
+	return nil, err
 }
 
 // bgpRoutes converts the plan to the wire's routes: one per prefix. A prefix

@@ -45,6 +45,13 @@ type bgpWant struct {
 // writeStatus converges this node's ServiceL2Status and ServiceBGPStatus
 // objects to the plan: one object per Service this node announces.
 func (s *Speaker) writeStatus(ctx context.Context, plan announce.Plan, svcs []announce.Service) error {
+	l2, bgpw := wantStatus(plan, svcs)
+	sel := client.MatchingLabels{LabelNode: labelValue(s.opts.NodeName)}
+	return s.applyStatus(ctx, sel, l2, bgpw)
+}
+
+// wantStatus is what this node's status objects must say, per Service.
+func wantStatus(plan announce.Plan, svcs []announce.Service) (map[string]*l2Want, map[string]*bgpWant) {
 	addrsOf := make(map[string][]netip.Addr, len(svcs))
 	for _, svc := range svcs {
 		addrsOf[svc.Key] = svc.Addrs
@@ -79,7 +86,10 @@ func (s *Speaker) writeStatus(ctx context.Context, plan announce.Plan, svcs []an
 			w.peers = append(w.peers, r.Peers...)
 		}
 	}
-	sel := client.MatchingLabels{LabelNode: labelValue(s.opts.NodeName)}
+	return l2, bgpw
+}
+
+func (s *Speaker) applyStatus(ctx context.Context, sel client.MatchingLabels, l2 map[string]*l2Want, bgpw map[string]*bgpWant) error {
 	var errs []error
 
 	var have2 v1beta1.ServiceL2StatusList

@@ -58,6 +58,10 @@ type Plan struct {
 	Owners map[netip.Addr]string
 	// BGP holds the routes this node advertises, sorted by prefix.
 	BGP []Route
+	// WithoutOwner lists the addresses a layer-2 advertisement covers but
+	// no node is eligible to answer for (no alive, selected node, or no
+	// usable endpoint), sorted.
+	WithoutOwner []netip.Addr
 }
 
 // L2Entry is one owned address.
@@ -110,6 +114,8 @@ func Compute(in Input) Plan {
 			if owner == in.Self {
 				plan.L2[u.addr] = L2Entry{Interfaces: lp.ifaces, Services: keys(u.services)}
 			}
+		} else if lp.advertised {
+			plan.WithoutOwner = append(plan.WithoutOwner, u.addr)
 		}
 		if self != nil {
 			plan.BGP = append(plan.BGP, bgpRoutes(in, self, u)...)
@@ -157,6 +163,7 @@ func hashKey(u *addrUse) string {
 
 type l2Pool struct {
 	nodes, ifaces []string
+	advertised    bool // an L2Advertisement covers the pool
 }
 
 // layer2Candidates lists the nodes that may answer for a pool's addresses:
@@ -192,27 +199,37 @@ func layer2Candidates(in Input, pool string) l2Pool {
 		}
 		out = append(out, n.Name)
 	}
-	return l2Pool{nodes: out, ifaces: ifaces}
+	return l2Pool{nodes: out, ifaces: ifaces, advertised: true}
 }
 
-// serving narrows nodes to those that may attract traffic for every Service
-// on the address: a Service with no usable endpoint at all is not announced,
-// and a Local one only from nodes holding one of its usable endpoints.
+// serving narrows nodes to those that may attract traffic for the address:
+// it is announced while at least one Service on it has a usable endpoint
+// (a Service of a shared address scaled to zero does not black-hole its
+// siblings), from any node when one of those is Cluster, else only from
+// nodes holding a usable endpoint of one of the Local ones.
 func serving(u *addrUse, nodes []string) []string {
 	fam := discoveryv1.AddressTypeIPv4
 	if u.addr.Is6() {
 		fam = discoveryv1.AddressTypeIPv6
 	}
+	any, local := false, map[string]bool{}
 	for _, s := range u.services {
 		usable := usableEndpointNodes(s.Slices, fam)
 		if usable == nil {
-			return nil
+			continue
 		}
-		if s.Local {
-			nodes = slices.DeleteFunc(nodes, func(n string) bool { return !usable[n] })
+		if !s.Local {
+			return nodes
+		}
+		any = true
+		for n := range usable {
+			local[n] = true
 		}
 	}
-	return nodes
+	if !any {
+		return nil
+	}
+	return slices.DeleteFunc(nodes, func(n string) bool { return !local[n] })
 }
 
 // usableEndpointNodes returns the nodes of the Service's usable endpoints of

@@ -311,3 +311,45 @@ func BenchmarkCompute5000Services(b *testing.B) {
 		Compute(in)
 	}
 }
+
+// A Service of a shared address scaled to zero does not black-hole its
+// siblings; the address goes only when none has a usable endpoint.
+func TestSharedAddressIsAnnouncedWhileAnySiblingHasAnEndpoint(t *testing.T) {
+	cfg := mustConfig(t, config.Objects{
+		Pools:            []v1beta1.IPAddressPool{pool("p", "192.0.2.0/24")},
+		L2Advertisements: []v1beta1.L2Advertisement{l2adv("all", nil)},
+	})
+	a := "192.0.2.7"
+	empty := discoveryv1.EndpointSlice{AddressType: discoveryv1.AddressTypeIPv4}
+	for _, tc := range []struct {
+		name     string
+		services []Service
+		want     []string // the nodes that may own the address
+	}{
+		{"cluster sibling with an endpoint", []Service{
+			svc("a/x", false, []string{a}, empty), svc("b/y", false, []string{a}, slice(discoveryv1.AddressTypeIPv4, ready, "n1"))},
+			[]string{"n1", "n2", "n3"}},
+		{"local sibling with an endpoint on n2", []Service{
+			svc("a/x", true, []string{a}, empty), svc("b/y", true, []string{a}, slice(discoveryv1.AddressTypeIPv4, ready, "n2"))},
+			[]string{"n2"}},
+		{"two local siblings on different nodes", []Service{
+			svc("a/x", true, []string{a}, slice(discoveryv1.AddressTypeIPv4, ready, "n1")), svc("b/y", true, []string{a}, slice(discoveryv1.AddressTypeIPv4, ready, "n3"))},
+			[]string{"n1", "n3"}},
+		{"none has an endpoint", []Service{svc("a/x", false, []string{a}, empty), svc("b/y", true, []string{a})}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Config: cfg, Nodes: nodes("n1", "n2", "n3"), Services: tc.services, Self: "n1"}
+			plan := Compute(in)
+			owner, ok := plan.Owners[netip.MustParseAddr(a)]
+			if len(tc.want) == 0 {
+				if ok || !slices.Equal(plan.WithoutOwner, []netip.Addr{netip.MustParseAddr(a)}) {
+					t.Fatalf("owner %q, without owner %v; want no owner, listed without one", owner, plan.WithoutOwner)
+				}
+				return
+			}
+			if !slices.Contains(tc.want, owner) {
+				t.Fatalf("owner %q, want one of %v", owner, tc.want)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
@@ -340,4 +341,57 @@ func TestSpeakersKeepAnnouncingWhileTheAPIServerIsUnreachable(t *testing.T) {
 	if o, err := arpOwner(ips[0]); err != nil || o != owner {
 		t.Fatalf("after the apiserver returned ARP got %q (%v), want %s", o, err, owner)
 	}
+}
+
+// Ready Nodes without a speaker (Windows nodes, nodes outside the DaemonSet)
+// do not count toward the partition rule: three speakers beside three such
+// Nodes still answer, and fail over.
+func TestSpeakerlessNodesSilenceNobody(t *testing.T) {
+	dumpOnFailure(t)
+	ctx := context.Background()
+	for i := range 3 {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("windows%d", i+1)}}
+		create(t, n)
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("203.0.113.%d", i+1)}}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+		if err := world.env.Client.Status().Update(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layer2Pool(t, "l2-speakerless", "192.0.2.232/30")
+	create(t, lbService("speakerless", corev1.IPFamilyPolicySingleStack), endpoints("speakerless", discoveryv1.AddressTypeIPv4, "node1", "node2", "node3"))
+	ip := ingress(t, "speakerless", 1)[0]
+	owner := waitOwner(t, arpOwner, ip, anyNode)
+	p := world.speaker(owner)
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	waitOwner(t, arpOwner, ip, func(o string) bool { return anyNode(o) && o != owner })
+	if _, err := world.startSpeaker(owner); err != nil {
+		t.Fatal(err)
+	}
+	waitOwner(t, arpOwner, ip, func(o string) bool { return o == owner })
+}
+
+// An address shared by two Services is answered while one of them has an
+// endpoint, although its sibling has none.
+func TestSharedAddressWithAnEndpointlessSiblingIsAnswered(t *testing.T) {
+	dumpOnFailure(t)
+	layer2Pool(t, "l2-shared", "192.0.2.236/30")
+	share := func(s *corev1.Service) {
+		s.Annotations = map[string]string{v1beta1.AnnotationAllowSharedIP: "k", v1beta1.AnnotationLoadBalancerIPs: "192.0.2.237"}
+	}
+	withPort := func(port int32) func(*corev1.Service) {
+		return func(s *corev1.Service) { s.Spec.Ports[0].Port = port }
+	}
+	create(t, lbService("shared-empty", corev1.IPFamilyPolicySingleStack, share, withPort(81)),
+		lbService("shared-serving", corev1.IPFamilyPolicySingleStack, share, withPort(82)),
+		endpoints("shared-serving", discoveryv1.AddressTypeIPv4, "node2"))
+	ingress(t, "shared-empty", 1)
+	ip := ingress(t, "shared-serving", 1)[0]
+	if ip != "192.0.2.237" {
+		t.Fatalf("shared address %s, want 192.0.2.237", ip)
+	}
+	waitOwner(t, arpOwner, ip, anyNode)
 }
