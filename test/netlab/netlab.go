@@ -57,9 +57,12 @@ type Lab struct {
 	hosts  map[string]*Host
 	order  []string
 
-	mu      sync.Mutex
-	procs   []*Proc
-	closers []io.Closer
+	mu       sync.Mutex
+	procs    []*Proc
+	closers  []io.Closer
+	podNodes []string       // nodes with a pod slice, in slice order (EnablePods)
+	podCount map[string]int // pods created per node
+	vethSeq  int
 }
 
 // Host is one namespace on the LAN.
