@@ -18,7 +18,7 @@ all: build
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/controller, bin/speaker and bin/heraldctl
+build: ## build bin/controller, bin/speaker, bin/heraldctl and bin/kubectl-herald (the kubectl plugin)
 	$(GO) build -o bin/ ./cmd/...
 
 demo: build test-deps ## Herald end to end on a local lab (root); KEEP=1 leaves it running
@@ -32,6 +32,7 @@ demo-down: ## remove everything a demo run left behind
 test-deps: ## install the lab's Debian packages (root) and build the control-plane binaries (cached)
 	@if [[ $$(id -u) == 0 ]]; then hack/install-test-deps.sh; else echo "not root: network-lab tests will skip" >&2; fi
 	@BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh >/dev/null
+	@BIN_ROOT="$(HERALD_TEST_BINS)" hack/tools/promtool/build.sh >/dev/null
 
 # Packages whose tests drive the network lab or time failure detection: they
 # run one at a time, after the rest, so they never compete for the 2 cores.
