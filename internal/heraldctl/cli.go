@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,6 +33,32 @@ const (
 type IO struct {
 	In       io.Reader
 	Out, Err io.Writer
+	// Name is the command as the user typed it, in usage and error
+	// messages: "heraldctl" when empty, "kubectl herald" as a kubectl plugin
+	// (see ProgramName).
+	Name string
+}
+
+// name is the program name messages use.
+func (s IO) name() string {
+	if s.Name == "" {
+		return "heraldctl"
+	}
+	return s.Name
+}
+
+// named rewrites a text written for "heraldctl" for the name in use.
+func (s IO) named(text string) string { return strings.ReplaceAll(text, "heraldctl", s.name()) }
+
+// ProgramName is the name to give IO.Name for a process started as argv0:
+// kubectl runs the plugin binary kubectl-herald (found on $PATH) for
+// `kubectl herald`, so that is how its user typed it.
+func ProgramName(argv0 string) string {
+	base := filepath.Base(argv0)
+	if p, ok := strings.CutPrefix(strings.TrimSuffix(base, ".exe"), "kubectl-"); ok {
+		return "kubectl " + strings.ReplaceAll(p, "_", "-")
+	}
+	return "heraldctl"
 }
 
 const usageText = `heraldctl inspects Herald and migrates to it from MetalLB.
@@ -47,7 +74,7 @@ Run "heraldctl <command> -h" for a command's flags.
 // process exit code.
 func Main(ctx context.Context, args []string, stdio IO) int {
 	if len(args) == 0 {
-		fmt.Fprint(stdio.Err, usageText)
+		fmt.Fprint(stdio.Err, stdio.named(usageText))
 		return exitUsage
 	}
 	var err error
@@ -57,10 +84,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	case "migrate":
 		err = runMigrate(ctx, args[1:], stdio)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdio.Out, usageText)
+		fmt.Fprint(stdio.Out, stdio.named(usageText))
 		return exitOK
 	default:
-		fmt.Fprintf(stdio.Err, "heraldctl: unknown command %q\n\n%s", args[0], usageText)
+		fmt.Fprintf(stdio.Err, "%s: unknown command %q\n\n%s", stdio.name(), args[0], stdio.named(usageText))
 		return exitUsage
 	}
 	var ue usageError
@@ -70,10 +97,10 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stdio.Err, "heraldctl %s: %v\n", args[0], err)
+		fmt.Fprintf(stdio.Err, "%s %s: %v\n", stdio.name(), args[0], err)
 		return exitUsage
 	default:
-		fmt.Fprintf(stdio.Err, "heraldctl %s: %v\n", args[0], err)
+		fmt.Fprintf(stdio.Err, "%s %s: %v\n", stdio.name(), args[0], err)
 		return exitError
 	}
 }
@@ -111,7 +138,7 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 }
 
 func runStatus(ctx context.Context, args []string, stdio IO) error {
-	fs := flag.NewFlagSet("heraldctl status", flag.ContinueOnError)
+	fs := flag.NewFlagSet(stdio.name()+" status", flag.ContinueOnError)
 	fs.SetOutput(stdio.Err)
 	var cf clusterFlags
 	cf.register(fs)
@@ -120,7 +147,7 @@ func runStatus(ctx context.Context, args []string, stdio IO) error {
 	output := fs.String("o", formatTable, "output format: table, json or yaml")
 	fs.StringVar(output, "output", formatTable, "same as -o")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: heraldctl status [flags]\n\nShows the LoadBalancer Services Herald handles (addresses, pool, IP families, missing families and why,\nannouncing nodes) and the pools' usage per family.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), stdio.named("Usage: heraldctl status [flags]\n\nShows the LoadBalancer Services Herald handles (addresses, pool, IP families, missing families and why,\nannouncing nodes) and the pools' usage per family.\n\nFlags:\n"))
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -149,7 +176,7 @@ func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(s string) error { *f = append(*f, s); return nil }
 
 func runMigrate(ctx context.Context, args []string, stdio IO) error {
-	fs := flag.NewFlagSet("heraldctl migrate", flag.ContinueOnError)
+	fs := flag.NewFlagSet(stdio.name()+" migrate", flag.ContinueOnError)
 	fs.SetOutput(stdio.Err)
 	var files fileList
 	fs.Var(&files, "f", "a file of MetalLB YAML (several documents allowed; - for standard input); repeat for several files")
@@ -162,7 +189,7 @@ func runMigrate(ctx context.Context, args []string, stdio IO) error {
 	lbClass := fs.String("lb-class", "", "with --from-cluster: check the Services of this spec.loadBalancerClass, as the controller's --lb-class; empty checks Services without a class")
 	outFile := fs.String("o", "", "write the Herald YAML to this file instead of standard output")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: heraldctl migrate (-f FILE... | --from-cluster) [flags]
+		fmt.Fprint(fs.Output(), stdio.named(`Usage: heraldctl migrate (-f FILE... | --from-cluster) [flags]
 
 Converts MetalLB's configuration into Herald's and writes it as YAML for kubectl apply. Every setting that
 cannot be carried over as it was gets a warning on standard error. The result is checked with Herald's own
@@ -171,7 +198,7 @@ the LoadBalancer Services are checked too: a warning names every Service whose a
 holds (Herald would give it a new one) or whose pool annotation names a pool that is not migrated.
 
 Flags:
-`)
+`))
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -270,6 +297,6 @@ func migrateDocs(docs []migrate.Document, svcs *corev1.ServiceList, namespace, l
 	if len(errs) > 0 {
 		return fmt.Errorf("%d objects written, but Herald would refuse them: fix the %d problems above before applying", n, len(errs))
 	}
-	fmt.Fprintf(stdio.Err, "heraldctl migrate: %d objects written for namespace %s, %d warnings\n", n, namespace, warnings)
+	fmt.Fprintf(stdio.Err, "%s migrate: %d objects written for namespace %s, %d warnings\n", stdio.name(), n, namespace, warnings)
 	return nil
 }
