@@ -11,7 +11,7 @@ GOTEST_FLAGS ?=
 TEST_TIMEOUT ?= 40m
 
 .PHONY: all build test test-unit test-deps envtest-bins lint generate verify-generate \
-        bench bench-controller bench-failover fuzz demo demo-down clean help
+        bench bench-controller bench-failover bench-traffic-bgp fuzz demo demo-down clean help
 
 all: build
 
@@ -70,9 +70,13 @@ bench-controller: test-deps ## 2000 Services on the real apiserver: assignment r
 	HERALD_MEASURE=1 KUBEBUILDER_ASSETS="$$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)" \
 	  $(GO) test -count=1 -v -run TestMeasureController -timeout 20m ./internal/controller/ | grep -E '2000|restart|PASS|FAIL|ok'
 
-bench-failover: test-deps ## layer-2 failover times (graceful, kill, link cut), 10 runs each, in the lab
+bench-failover: test-deps ## layer-2 failover times (graceful, kill, link cut), 10 runs each, and in requests at 200 conns/s (HERALD_RUNS, default 3)
 	HERALD_MEASURE=1 KUBEBUILDER_ASSETS="$$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)" \
-	  $(GO) test -count=1 -v -run 'TestFailover|TestMeasure' -timeout 30m ./test/e2e/ | grep -E 'takeover|backfill|RSS|PASS|FAIL|ok'
+	  $(GO) test -count=1 -v -run 'TestFailover|TestMeasure|TestTrafficMeasureLayer2' -timeout 30m ./test/e2e/ | grep -E 'takeover|backfill|RSS|traffic|PASS|FAIL|ok'
+
+bench-traffic-bgp: test-deps ## requests through BGP/ECMP at 200 new conns/s: node speaker SIGKILL and link cut, with and without BFD (HERALD_RUNS)
+	HERALD_MEASURE=1 KUBEBUILDER_ASSETS="$$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)" \
+	  $(GO) test -count=1 -v -run 'TestTrafficMeasureBGP' -timeout 20m ./test/e2e/ | grep -E 'traffic|PASS|FAIL|ok'
 
 fuzz: ## long fuzz runs (FUZZTIME per target, default 60s)
 	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' pkg | xargs -n1 dirname | sort -u); do \

@@ -105,24 +105,38 @@ func (tl *trafficLab) slices(t *testing.T, svc string, nodes ...string) []*disco
 			AddressType: fam,
 			Ports:       []discoveryv1.EndpointPort{{Name: new("http"), Port: new(int32(backendPort)), Protocol: new(corev1.ProtocolTCP)}},
 		}
-		for _, n := range nodes {
-			for _, p := range tl.pods[n] {
-				a := p.V4
-				if fam == discoveryv1.AddressTypeIPv6 {
-					a = p.V6
-				}
-				sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{
-					Addresses:  []string{a.String()},
-					NodeName:   new(n),
-					TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: p.Spec.Name},
-					Conditions: discoveryv1.EndpointConditions{Ready: new(true), Serving: new(true), Terminating: new(false)},
-				})
-			}
-		}
+		sl.Endpoints = tl.endpointsOn(fam, nodes...)
 		create(t, sl)
 		out = append(out, sl)
 	}
 	return out
+}
+
+func (tl *trafficLab) endpointsOn(fam discoveryv1.AddressType, nodes ...string) []discoveryv1.Endpoint {
+	var eps []discoveryv1.Endpoint
+	for _, n := range nodes {
+		for _, p := range tl.pods[n] {
+			a := p.V4
+			if fam == discoveryv1.AddressTypeIPv6 {
+				a = p.V6
+			}
+			eps = append(eps, discoveryv1.Endpoint{
+				Addresses:  []string{a.String()},
+				NodeName:   new(n),
+				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: p.Spec.Name},
+				Conditions: discoveryv1.EndpointConditions{Ready: new(true), Serving: new(true), Terminating: new(false)},
+			})
+		}
+	}
+	return eps
+}
+
+// setSlices rewrites the slices to hold the pods of the named nodes.
+func (tl *trafficLab) setSlices(t *testing.T, slices []*discoveryv1.EndpointSlice, nodes ...string) {
+	t.Helper()
+	for _, sl := range slices {
+		updateObj(t, sl, func(s *discoveryv1.EndpointSlice) { s.Endpoints = tl.endpointsOn(s.AddressType, nodes...) })
+	}
 }
 
 // curlEventually curls addr from the client until a backend answers (the
