@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -72,7 +71,7 @@ func Run(ctx context.Context, f RunOptions) error {
 		return err
 	}
 	opts := Options{NodeName: f.NodeName, Namespace: f.Namespace, LBClass: f.LBClass,
-		DefaultInterfaces: layer2.DefaultInterfaces, Carrier: carrier, HandBackDelay: f.HandBack,
+		Links: layer2.NewLinks(ctx), HandBackDelay: f.HandBack,
 		Registerer: ctrlmetrics.Registry}
 
 	var teardown []func(context.Context)
@@ -115,11 +114,13 @@ func Run(ctx context.Context, f RunOptions) error {
 		})
 	}
 
+	own := labels.SelectorFromSet(labels.Set{LabelNode: labelValue(f.NodeName)}) // this node's status objects only
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 kube.NewScheme(),
 		Metrics:                metricsserver.Options{BindAddress: f.MetricsAddr},
 		HealthProbeBindAddress: f.ProbeAddr,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
+			&corev1.Service{}:           {Transform: trimService},
 			&corev1.Secret{}:            {Namespaces: map[string]cache.Config{f.Namespace: {}}},
 			&v1beta1.IPAddressPool{}:    {Namespaces: map[string]cache.Config{f.Namespace: {}}},
 			&v1beta1.L2Advertisement{}:  {Namespaces: map[string]cache.Config{f.Namespace: {}}},
@@ -127,8 +128,8 @@ func Run(ctx context.Context, f RunOptions) error {
 			&v1beta1.BGPPeer{}:          {Namespaces: map[string]cache.Config{f.Namespace: {}}},
 			&v1beta1.Community{}:        {Namespaces: map[string]cache.Config{f.Namespace: {}}},
 			&v1beta1.BFDProfile{}:       {Namespaces: map[string]cache.Config{f.Namespace: {}}},
-			&v1beta1.ServiceL2Status{}:  {Namespaces: map[string]cache.Config{f.Namespace: {}}},
-			&v1beta1.ServiceBGPStatus{}: {Namespaces: map[string]cache.Config{f.Namespace: {}}},
+			&v1beta1.ServiceL2Status{}:  {Namespaces: map[string]cache.Config{f.Namespace: {}}, Label: own},
+			&v1beta1.ServiceBGPStatus{}: {Namespaces: map[string]cache.Config{f.Namespace: {}}, Label: own},
 		}},
 	})
 	if err != nil {
@@ -172,13 +173,22 @@ func Run(ctx context.Context, f RunOptions) error {
 	return err
 }
 
-// carrier reports whether an interface is up with carrier (operstate up).
-func carrier(iface string) bool {
-	l, err := netlink.LinkByName(iface)
-	if err != nil {
-		return false
+// trimService keeps only what the speaker reads: a Service that is not a
+// LoadBalancer is cached as its name and type (the speaker skips it), and no
+// Service keeps its managedFields.
+func trimService(o any) (any, error) {
+	svc, ok := o.(*corev1.Service)
+	if !ok {
+		return o, nil
 	}
-	return l.Attrs().OperState == netlink.OperUp || (l.Attrs().OperState == netlink.OperUnknown && l.Attrs().Flags&net.FlagUp != 0)
+	svc.ManagedFields = nil
+	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		return svc, nil
+	}
+	stub := &corev1.Service{TypeMeta: svc.TypeMeta}
+	stub.Name, stub.Namespace, stub.ResourceVersion, stub.UID = svc.Name, svc.Namespace, svc.ResourceVersion, svc.UID
+	stub.Spec.Type = svc.Spec.Type
+	return stub, nil
 }
 
 // waitNode reads this node's object, waiting while it does not exist yet

@@ -33,6 +33,7 @@ import (
 	"github.com/herald-lb/herald/pkg/announce"
 	"github.com/herald-lb/herald/pkg/bgp"
 	"github.com/herald-lb/herald/pkg/config"
+	"github.com/herald-lb/herald/pkg/layer2"
 )
 
 // Layer2 is the ARP/NDP side of the wire (pkg/layer2.Announcer).
@@ -60,6 +61,12 @@ type Liveness interface {
 	Rejoin(timeout time.Duration)
 }
 
+// Links is the interface side of the wire (pkg/layer2.Links).
+type Links interface {
+	Snapshot() ([]layer2.Link, error)
+	Changes() <-chan struct{}
+}
+
 // Options configure the speaker glue.
 type Options struct {
 	NodeName  string
@@ -68,9 +75,10 @@ type Options struct {
 	Layer2    Layer2   // nil disables layer-2 announcement
 	BGP       BGP      // nil disables BGP
 	Liveness  Liveness // nil: Node readiness decides who is alive
-	// DefaultInterfaces picks interfaces for an address when no
-	// L2Advertisement names any (pkg/layer2.DefaultInterfaces).
-	DefaultInterfaces func(netip.Addr) ([]string, error)
+	// Links is this node's interfaces and their carrier (pkg/layer2.Links,
+	// their one owner); nil: every named interface is up and there are no
+	// default ones.
+	Links Links
 	// SettleTimeout bounds how long the first plan waits for the liveness
 	// view to include the other ready nodes, so a starting speaker does not
 	// briefly believe it is alone and claim every address.
@@ -80,11 +88,7 @@ type Options struct {
 	// restart or a network cut and wins the election back), so the previous
 	// owner stops first: a short silence instead of two answers.
 	HandBackDelay time.Duration
-	// Carrier reports whether an interface is up with carrier (nil: always).
-	// A node whose link dropped cannot be heard, and the others take its
-	// addresses over; when the link returns, it must not answer at once.
-	Carrier    func(iface string) bool
-	Registerer prometheus.Registerer
+	Registerer    prometheus.Registerer
 }
 
 // Speaker reconciles one key: "this node's plan". Every watched change maps
@@ -96,7 +100,7 @@ type Speaker struct {
 	wake    chan event.GenericEvent
 
 	mu          sync.Mutex
-	cfg         *config.Config // last good configuration
+	cfgErrors   string // the configuration's last problems, logged when they change
 	settled     bool
 	settleStart time.Time
 	// speakers are the nodes known to run a speaker: seen alive in the
@@ -104,8 +108,6 @@ type Speaker struct {
 	// partition rule counts these, never speakerless Nodes.
 	speakers map[string]bool
 	mem      announce.Memory // the layer-2 decision's memory
-	ifMu     sync.Mutex      // guards ifaces, read by the carrier poll
-	ifaces   []string        // interfaces this node announces on
 	lastPlan announce.Plan
 
 	statusMu    sync.Mutex
@@ -147,13 +149,27 @@ func Setup(mgr ctrl.Manager, opts Options) (*Speaker, error) {
 	if err := b.Complete(s); err != nil {
 		return nil, err
 	}
+	if opts.Links != nil {
+		if err := mgr.Add(runnable(func(ctx context.Context) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-opts.Links.Changes():
+					s.Wake() // a link or address changed: carrier, default interfaces
+				}
+			}
+		})); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Liveness != nil {
 		if err := mgr.Add(runnable(func(ctx context.Context) error {
 			// Membership changes wake the plan; so does a change in how many
 			// peers are reachable, which memberlist reports by no event.
 			tick := time.NewTicker(100 * time.Millisecond)
 			defer tick.Stop()
-			last, lastCarrier := -1, ""
+			last := -1
 			for {
 				select {
 				case <-ctx.Done():
@@ -161,9 +177,8 @@ func Setup(mgr ctrl.Manager, opts Options) (*Speaker, error) {
 				case <-opts.Liveness.Changes():
 					s.Wake()
 				case <-tick.C:
-					n := len(opts.Liveness.Reachable())
-					if c := s.carrierSignature(); c != lastCarrier || n != last {
-						last, lastCarrier = n, c
+					if n := len(opts.Liveness.Reachable()); n != last {
+						last = n
 						s.Wake()
 					}
 				}
@@ -313,15 +328,21 @@ func (s *Speaker) statusLoop(ctx context.Context) error {
 // gathers what it observes (speakers, reachability, carrier, the clock) and
 // asks pkg/announce what to answer now.
 func (s *Speaker) decideLayer2(log interface{ Info(string, ...any) }, plan announce.Plan, nodes []announce.Node) (announce.Decision, time.Duration, error) {
-	resolved, err := s.resolveInterfaces(plan.L2)
+	links, err := s.links(len(plan.L2) > 0)
 	l2 := make(map[netip.Addr]announce.L2Entry, len(plan.L2))
+	byName := make(map[string]announce.Link, len(links))
+	for _, l := range links {
+		byName[l.Name] = l
+	}
 	carrier := map[string]bool{}
 	for a, e := range plan.L2 {
-		e.Interfaces = resolved[a]
+		if len(e.Interfaces) == 0 {
+			e.Interfaces = announce.DefaultInterfaces(links, a)
+		}
 		l2[a] = e
 		for _, i := range e.Interfaces {
-			if _, seen := carrier[i]; !seen && s.opts.Carrier != nil {
-				carrier[i] = s.opts.Carrier(i)
+			if l, ok := byName[i]; s.opts.Links != nil {
+				carrier[i] = ok && l.Running // a missing interface has no carrier
 			}
 		}
 	}
@@ -351,19 +372,26 @@ func (s *Speaker) decideLayer2(log interface{ Info(string, ...any) }, plan annou
 	return d, d.Retry, err
 }
 
-// loadConfig builds the configuration; an invalid set keeps the last good
-// one (the controller reports the errors, the speaker only keeps serving).
+// loadConfig builds the configuration from the cache. Build always returns
+// a Config holding everything valid; invalid objects are left out (the
+// controller reports them on their status), so the speaker keeps serving
+// the rest. The peers' password Secrets are read here, into the Config.
 func (s *Speaker) loadConfig(ctx context.Context) (*config.Config, error) {
 	objs, err := kube.ConfigObjects(ctx, s.client, s.opts.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	cfg, errs := config.Build(objs)
-	if errs != nil {
-		ctrl.LoggerFrom(ctx).Info("configuration invalid; keeping the last good one", "errors", errs.Error())
-		return s.cfg, nil
+	if err := kube.PeerSecrets(ctx, s.client, s.opts.Namespace, &objs); err != nil {
+		return nil, err
 	}
-	s.cfg = cfg
+	cfg, errs := config.Build(objs)
+	if msg := errs.Error(); len(errs) > 0 && msg != s.cfgErrors {
+		ctrl.LoggerFrom(ctx).Info("configuration objects left out as invalid", "errors", msg)
+	}
+	s.cfgErrors = ""
+	if len(errs) > 0 {
+		s.cfgErrors = errs.Error()
+	}
 	return cfg, nil
 }
 
@@ -371,7 +399,8 @@ func (s *Speaker) loadConfig(ctx context.Context) (*config.Config, error) {
 // runs, else the Ready condition. It also tells memberlist whom to join.
 func (s *Speaker) nodes(ctx context.Context) ([]announce.Node, error) {
 	var list corev1.NodeList
-	if err := s.client.List(ctx, &list); err != nil {
+	// The cache's objects are read, never changed: no deep copy per plan.
+	if err := s.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	var alive map[string]bool
@@ -473,11 +502,11 @@ func (s *Speaker) ours(svc *corev1.Service) bool {
 // EndpointSlices.
 func (s *Speaker) services(ctx context.Context) ([]announce.Service, error) {
 	var list corev1.ServiceList
-	if err := s.client.List(ctx, &list); err != nil {
+	if err := s.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	var slices discoveryv1.EndpointSliceList
-	if err := s.client.List(ctx, &slices); err != nil {
+	if err := s.client.List(ctx, &slices, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list endpointslices: %w", err)
 	}
 	bySvc := map[string][]discoveryv1.EndpointSlice{}
@@ -507,45 +536,21 @@ func (s *Speaker) services(ctx context.Context) ([]announce.Service, error) {
 	return out, nil
 }
 
-// resolveInterfaces picks the interfaces of every address this node wins:
-// the advertisements' list, or the default choice.
-func (s *Speaker) resolveInterfaces(l2 map[netip.Addr]announce.L2Entry) (map[netip.Addr][]string, error) {
-	out := make(map[netip.Addr][]string, len(l2))
-	var errs []error
-	var all []string
-	for a, e := range l2 {
-		ifaces := e.Interfaces
-		if len(ifaces) == 0 && s.opts.DefaultInterfaces != nil {
-			var err error
-			if ifaces, err = s.opts.DefaultInterfaces(a); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-		}
-		out[a] = ifaces
-		all = append(all, ifaces...)
+// links reads this node's interfaces once per plan (one netlink dump of
+// links and one of addresses, not one per address).
+func (s *Speaker) links(needed bool) ([]announce.Link, error) {
+	if s.opts.Links == nil || !needed {
+		return nil, nil
 	}
-	slices.Sort(all)
-	s.ifMu.Lock()
-	s.ifaces = slices.Compact(all)
-	s.ifMu.Unlock()
-	return out, errors.Join(errs...)
-}
-
-// carrierSignature summarizes the carrier of the announcing interfaces, so
-// the poll can wake the plan when a link drops or returns.
-func (s *Speaker) carrierSignature() string {
-	if s.opts.Carrier == nil {
-		return ""
+	ls, err := s.opts.Links.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("interfaces: %w", err)
 	}
-	s.ifMu.Lock()
-	ifaces := slices.Clone(s.ifaces)
-	s.ifMu.Unlock()
-	var b strings.Builder
-	for _, i := range ifaces {
-		fmt.Fprintf(&b, "%s=%t,", i, s.opts.Carrier(i))
+	out := make([]announce.Link, len(ls))
+	for i, l := range ls {
+		out[i] = announce.Link{Name: l.Name, Kind: l.Kind, Prefixes: l.Prefixes, Running: l.Running, CanAnswer: l.CanAnswer}
 	}
-	return b.String()
+	return out, nil
 }
 
 // applyLayer2 hands the addresses to answer for to the ARP/NDP responders.
@@ -582,14 +587,7 @@ func (s *Speaker) applyBGP(ctx context.Context, cfg *config.Config, nodes []anno
 				bp.BFD = &bgp.BFD{ReceiveInterval: p.BFD.ReceiveInterval, TransmitInterval: p.BFD.TransmitInterval,
 					DetectMultiplier: p.BFD.DetectMultiplier, Passive: p.BFD.Passive, MinimumTTL: p.BFD.MinimumTTL}
 			}
-			if ref := p.PasswordSecret; ref != nil {
-				pw, err := s.password(ctx, ref)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("peer %q: %w", p.Name, err))
-					continue // never open an unauthenticated session in place of an authenticated one
-				}
-				bp.Password = pw
-			}
+			bp.Password = p.Password // Build disables a peer whose password Secret is unusable
 			peers = append(peers, bp)
 		}
 	}
@@ -662,24 +660,6 @@ func selectsNode(p config.Peer, n announce.Node) bool {
 		}
 	}
 	return false
-}
-
-// password reads a BGP MD5 password from a Secret in Herald's namespace
-// (key "password", as MetalLB). It is never logged.
-func (s *Speaker) password(ctx context.Context, ref *corev1.SecretReference) (string, error) {
-	ns := ref.Namespace
-	if ns == "" {
-		ns = s.opts.Namespace
-	}
-	var sec corev1.Secret
-	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &sec); err != nil {
-		return "", fmt.Errorf("password secret %s/%s: %w", ns, ref.Name, err)
-	}
-	pw, ok := sec.Data["password"]
-	if !ok {
-		return "", fmt.Errorf("password secret %s/%s has no key \"password\"", ns, ref.Name)
-	}
-	return strings.TrimRight(string(pw), "\n"), nil
 }
 
 // logChanges logs what this node started or stopped announcing.

@@ -395,3 +395,46 @@ func TestSharedAddressWithAnEndpointlessSiblingIsAnswered(t *testing.T) {
 	}
 	waitOwner(t, arpOwner, ip, anyNode)
 }
+
+// With no interface named, a node answers where its subnet is; pod veths
+// and overlay (vxlan) devices are never answered on, even when they hold an
+// address of the subnet's neighbourhood or the address is outside every subnet.
+func TestDefaultInterfacesNeverIncludeVethOrVxlan(t *testing.T) {
+	dumpOnFailure(t)
+	for _, n := range nodeNames {
+		h := world.lab.Host(n)
+		for _, args := range [][]string{
+			{"link", "add", "vethpod0", "type", "veth", "peer", "name", "vethpod1"},
+			{"link", "add", "vxlan42", "type", "vxlan", "id", "42", "dstport", "4789", "dev", "eth0"},
+			{"link", "set", "vethpod0", "up"}, {"link", "set", "vethpod1", "up"}, {"link", "set", "vxlan42", "up"},
+		} {
+			if out, err := h.Command("ip", args...).CombinedOutput(); err != nil {
+				t.Fatalf("%s: ip %v: %v: %s", n, args, err, out)
+			}
+		}
+		t.Cleanup(func() {
+			_ = h.Command("ip", "link", "del", "vethpod0").Run()
+			_ = h.Command("ip", "link", "del", "vxlan42").Run()
+		})
+	}
+	layer2Pool(t, "l2-ifaces", "192.0.2.244/30")
+	create(t, lbService("ifaces", corev1.IPFamilyPolicySingleStack), endpoints("ifaces", discoveryv1.AddressTypeIPv4, "node1", "node2", "node3"))
+	ip := ingress(t, "ifaces", 1)[0]
+	owner := waitOwner(t, arpOwner, ip, anyNode)
+	eventually(t, 30*time.Second, func() error {
+		var list v1beta1.ServiceL2StatusList
+		if err := world.env.Client.List(context.Background(), &list, client.InNamespace(heraldNS)); err != nil {
+			return err
+		}
+		for _, s := range list.Items {
+			if s.Status.ServiceName != "ifaces" || s.Status.Node != owner {
+				continue
+			}
+			if len(s.Status.Interfaces) == 1 && s.Status.Interfaces[0].Name == "eth0" {
+				return nil
+			}
+			return fmt.Errorf("answered on %+v, want only eth0", s.Status.Interfaces)
+		}
+		return fmt.Errorf("no ServiceL2Status for ifaces on %s", owner)
+	}, "ServiceL2Status interfaces")
+}
