@@ -103,13 +103,14 @@ func Compute(in Input) Plan {
 	}
 	uses := collect(in)
 	l2ByPool := map[string]l2Pool{}
+	memo := map[electKey]string{}
 	for _, u := range uses {
 		lp, ok := l2ByPool[u.pool]
 		if !ok {
 			lp = layer2Candidates(in, u.pool)
 			l2ByPool[u.pool] = lp
 		}
-		if owner, ok := elect(hashKey(u), serving(u, slices.Clone(lp.nodes))); ok {
+		if owner, ok := electMemo(memo, u, lp); ok {
 			plan.Owners[u.addr] = owner
 			if owner == in.Self {
 				plan.L2[u.addr] = L2Entry{Interfaces: lp.ifaces, Services: keys(u.services)}
@@ -161,9 +162,31 @@ func hashKey(u *addrUse) string {
 	return u.services[0].Addrs[0].String()
 }
 
+type electKey struct{ key, pool string }
+
+// electMemo elects the owner of u's address. Both families of a Service hash
+// by the same key over the same nodes when every eligible node may serve, so
+// that election is made once per Service, not once per address.
+func electMemo(memo map[electKey]string, u *addrUse, lp l2Pool) (string, bool) {
+	nodes := serving(u, lp)
+	full := len(nodes) > 0 && len(nodes) == len(lp.nodes) && &nodes[0] == &lp.nodes[0]
+	k := electKey{hashKey(u), u.pool}
+	if full {
+		if o, ok := memo[k]; ok {
+			return o, true
+		}
+	}
+	o, ok := elect(k.key, nodes)
+	if ok && full {
+		memo[k] = o
+	}
+	return o, ok
+}
+
 type l2Pool struct {
 	nodes, ifaces []string
-	advertised    bool // an L2Advertisement covers the pool
+	eligible      map[string]bool // nodes as a set
+	advertised    bool            // an L2Advertisement covers the pool
 }
 
 // layer2Candidates lists the nodes that may answer for a pool's addresses:
@@ -199,7 +222,11 @@ func layer2Candidates(in Input, pool string) l2Pool {
 		}
 		out = append(out, n.Name)
 	}
-	return l2Pool{nodes: out, ifaces: ifaces, advertised: true}
+	eligible := make(map[string]bool, len(out))
+	for _, n := range out {
+		eligible[n] = true
+	}
+	return l2Pool{nodes: out, ifaces: ifaces, eligible: eligible, advertised: true}
 }
 
 // serving narrows nodes to those that may attract traffic for the address:
@@ -207,7 +234,7 @@ func layer2Candidates(in Input, pool string) l2Pool {
 // (a Service of a shared address scaled to zero does not black-hole its
 // siblings), from any node when one of those is Cluster, else only from
 // nodes holding a usable endpoint of one of the Local ones.
-func serving(u *addrUse, nodes []string) []string {
+func serving(u *addrUse, lp l2Pool) []string {
 	fam := discoveryv1.AddressTypeIPv4
 	if u.addr.Is6() {
 		fam = discoveryv1.AddressTypeIPv6
@@ -219,17 +246,23 @@ func serving(u *addrUse, nodes []string) []string {
 			continue
 		}
 		if !s.Local {
-			return nodes
+			return lp.nodes // shared, never changed
 		}
 		any = true
 		for n := range usable {
-			local[n] = true
+			if lp.eligible[n] {
+				local[n] = true
+			}
 		}
 	}
 	if !any {
 		return nil
 	}
-	return slices.DeleteFunc(nodes, func(n string) bool { return !local[n] })
+	out := make([]string, 0, len(local))
+	for n := range local {
+		out = append(out, n)
+	}
+	return out
 }
 
 // usableEndpointNodes returns the nodes of the Service's usable endpoints of
@@ -274,8 +307,9 @@ func usableEndpointNodes(sls []discoveryv1.EndpointSlice, fam discoveryv1.Addres
 // hash of (key, node). Removing a node moves only the addresses it owned.
 func elect(key string, nodes []string) (string, bool) {
 	best, bestScore := "", uint64(0)
+	h := fnv64a(fnv64a(fnvOffset, key), "\x00")
 	for _, n := range nodes {
-		score := mix(fnv64a(fnv64a(fnv64a(fnvOffset, key), "\x00"), n))
+		score := mix(fnv64a(h, n))
 		if best == "" || score > bestScore || (score == bestScore && n < best) {
 			best, bestScore = n, score
 		}
@@ -327,7 +361,7 @@ func selects(sels []labels.Selector, n Node) bool {
 // BGPAdvertisement of its pool that selects self, to the peers that select
 // self (narrowed by the advertisement's peers), when self may serve it.
 func bgpRoutes(in Input, self *Node, u *addrUse) []Route {
-	if excluded(*self) || len(serving(u, []string{self.Name})) == 0 {
+	if excluded(*self) || len(serving(u, l2Pool{nodes: []string{self.Name}, eligible: map[string]bool{self.Name: true}})) == 0 {
 		return nil
 	}
 	var selfPeers []string
