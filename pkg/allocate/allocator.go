@@ -214,6 +214,7 @@ func (a *Allocator) decide(svc *Service, h *holding) decision {
 		held, heldPool, pinnedAt = h.addrs, h.pool, h.svc.Pool
 	}
 	refuse := func(kind error, wish []Family, msg string) decision {
+		msg = bound(msg)
 		return decision{keep: true, wish: wish, reason: msg, err: &allocError{key: svc.Key, msg: msg, kind: kind}}
 	}
 	if err := svc.validate(); err != nil {
@@ -432,7 +433,7 @@ func (a *Allocator) apply(svc *Service, h *holding, d decision) Result {
 		Added:    nilIfEmpty(all[nHeld : nHeld+nAdded : nHeld+nAdded]),
 		Released: nilIfEmpty(all[nHeld+nAdded:]),
 	}
-	res.Reason, res.Err = d.reason, d.err
+	res.Reason, res.Err = bound(d.reason), d.err
 	for _, f := range d.wish {
 		if !h.addrs[f.index()].IsValid() {
 			res.Missing = append(res.Missing, f)
@@ -675,13 +676,13 @@ func (a *Allocator) requestPool(svc *Service, req, held [2]netip.Addr) (*poolSta
 		switch {
 		case len(in[i]) > 0:
 		case len(refusing) > 0:
-			return nil, fmt.Sprintf("requested address %s is only in pools that do not admit the Service: %s", x, strings.Join(refusing, ", "))
+			return nil, fmt.Sprintf("requested address %s is only in pools that do not admit the Service: %s", x, summary(refusing))
 		default:
 			return nil, fmt.Sprintf("requested address %s is not in any pool", x)
 		}
 	}
 	return nil, fmt.Sprintf("requested addresses %s (pool %s) and %s (pool %s) are not in one pool; both families must come from the same pool",
-		req[0], strings.Join(in[0], ", "), req[1], strings.Join(in[1], ", "))
+		req[0], summary(in[0]), req[1], summary(in[1]))
 }
 
 func verb(n int) string {
@@ -754,14 +755,14 @@ func (a *Allocator) whyNot(svc *Service, want []Family) string {
 		if len(both) == 0 {
 			msg = fmt.Sprintf("no eligible pool has both %s and %s addresses", want[0], want[1])
 		} else {
-			msg = fmt.Sprintf("no eligible pool with both %s and %s addresses has a free address of each (%s)", want[0], want[1], strings.Join(both, ", "))
+			msg = fmt.Sprintf("no eligible pool with both %s and %s addresses has a free address of each (%s)", want[0], want[1], summary(both))
 		}
 	}
 	names := make([]string, len(cands))
 	for i, p := range cands {
 		names[i] = p.cfg.Name
 	}
-	return msg + "; pools considered: " + strings.Join(names, ", ")
+	return msg + "; pools considered: " + summary(names)
 }
 
 func fullMsg(f Family, cands []*poolState) string {
@@ -771,7 +772,7 @@ func fullMsg(f Family, cands []*poolState) string {
 			with = append(with, p.cfg.Name)
 		}
 	}
-	return fmt.Sprintf("every eligible pool with %s addresses is full (%s)", f, strings.Join(with, ", "))
+	return fmt.Sprintf("every eligible pool with %s addresses is full (%s)", f, summary(with))
 }
 
 // noCandidates explains why no pool is eligible for svc at all.
@@ -799,7 +800,7 @@ func (a *Allocator) noCandidates(svc *Service) string {
 			why = append(why, fmt.Sprintf("%s (%s)", p.cfg.Name, p.cfg.refusal(svc)))
 		}
 	}
-	return "no pool is eligible: " + strings.Join(why, ", ")
+	return "no pool is eligible: " + summary(why)
 }
 
 // pick chooses, without committing, the address of family f that p would
@@ -1035,4 +1036,35 @@ func heldFamilies(addrs [2]netip.Addr, want []Family) []Family {
 		}
 	}
 	return out
+}
+
+// MaxReason bounds the messages the allocator returns (Result.Reason, error
+// texts), whatever the number of pools: lists of pools are summarised by
+// summary and the whole message is cut at this many bytes.
+const MaxReason = 256
+
+// summaryShown is how many entries summary spells out.
+const summaryShown = 3
+
+// summary lists a few entries of a list for a message: all of them when
+// there are at most summaryShown, else the count and the first ones
+// ("42 pools, first: a, b, c …").
+func summary(items []string) string {
+	if len(items) <= summaryShown {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%d pools, first: %s …", len(items), strings.Join(items[:summaryShown], ", "))
+}
+
+// bound cuts msg to MaxReason bytes on a rune boundary, marking the cut.
+func bound(msg string) string {
+	if len(msg) <= MaxReason {
+		return msg
+	}
+	const ellipsis = "…"
+	cut := MaxReason - len(ellipsis)
+	for cut > 0 && msg[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return msg[:cut] + ellipsis
 }

@@ -46,7 +46,7 @@ type Pool struct {
 // ranges and is not an address avoidBuggyIPs excludes. This is the one
 // address-to-pool rule; the speaker uses it too.
 func (p *Pool) Contains(a netip.Addr) bool {
-	if p.AvoidBuggyIPs && a.Is4() && buggy(u128Of(a)) {
+	if Special(a) || p.AvoidBuggyIPs && a.Is4() && buggy(u128Of(a)) {
 		return false
 	}
 	for _, r := range p.Ranges {
@@ -172,7 +172,8 @@ func newPoolState(p Pool, held [2]*runSet, good *runSet) *poolState {
 			}
 			merged = append(merged, r)
 		}
-		ps.ranges[i] = merged
+		ps.ranges[i] = withoutSpecial(merged, specialRanges[i])
+		merged = ps.ranges[i]
 		set := held[i]
 		if i == IPv4.index() && p.AvoidBuggyIPs {
 			set = good
@@ -216,7 +217,7 @@ func (ps *poolState) contains(a netip.Addr) bool {
 		return false
 	}
 	u := u128Of(a)
-	if f == IPv4 && ps.cfg.AvoidBuggyIPs && buggy(u) {
+	if f == IPv4 && ps.cfg.AvoidBuggyIPs && buggy(u) || Special(a) {
 		return false
 	}
 	return ps.rangeOf(f.index(), u) != nil
@@ -261,4 +262,55 @@ func comparePools(a, b *poolState) int {
 		return c
 	}
 	return cmp.Compare(a.cfg.Name, b.cfg.Name)
+}
+
+// Special reports whether no Service may get a: a multicast, loopback,
+// link-local (unicast or multicast) or unspecified address. Pools never hand
+// them out and do not contain them, even if their ranges cover them (the CRD
+// rejects such pools; this is defence in depth).
+func Special(a netip.Addr) bool {
+	return a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified()
+}
+
+// specialRanges are the blocks Special reports, per family index, sorted
+// and disjoint. Subtracting them once per pool at SetPools keeps the cost
+// of each allocation independent of the pool's size.
+var specialRanges = func() (out [2][]rangeState) {
+	for _, s := range []string{"0.0.0.0/32", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "::/128", "::1/128", "fe80::/10", "ff00::/8"} {
+		r, err := ParseRange(s)
+		if err != nil {
+			panic(err)
+		}
+		i := r.Family().index()
+		out[i] = append(out[i], rangeState{lo: u128Of(r.First), hi: u128Of(r.Last)})
+	}
+	return out
+}()
+
+// withoutSpecial removes the special blocks sp from the sorted, disjoint
+// ranges rs. The pieces stay sorted and disjoint, and are separated by the
+// removed blocks, so they stay non-adjacent.
+func withoutSpecial(rs, sp []rangeState) []rangeState {
+	var out []rangeState
+	for _, r := range rs {
+		lo, hi, empty := r.lo, r.hi, false
+		for _, x := range sp {
+			if empty || x.hi.less(lo) || hi.less(x.lo) {
+				continue
+			}
+			if lo.less(x.lo) {
+				out = append(out, rangeState{lo: lo, hi: x.lo.dec()})
+			}
+			next, ok := x.hi.inc()
+			if !ok || hi.less(next) {
+				empty = true
+				continue
+			}
+			lo = next
+		}
+		if !empty {
+			out = append(out, rangeState{lo: lo, hi: hi})
+		}
+	}
+	return out
 }
