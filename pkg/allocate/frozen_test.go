@@ -67,6 +67,7 @@ func TestPoolsNeverHandOutSpecialAddresses(t *testing.T) {
 		{"IPv4 range spanning loopback", "126.255.255.254-128.0.0.1", "126.255.255.254"},
 		{"IPv4 link-local block", "169.254.0.0/16", ""},
 		{"IPv4 range into multicast", "223.255.255.255-224.0.0.5", "223.255.255.255"},
+		{"IPv4 broadcast", "255.255.255.254-255.255.255.255", "255.255.255.254"},
 		{"IPv4 unspecified", "0.0.0.0-0.0.0.3", "0.0.0.1"},
 		{"IPv6 unspecified and loopback", "::-::3", "::2"},
 		{"IPv6 link-local", "fe80::/64", ""},

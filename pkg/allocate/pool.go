@@ -265,18 +265,20 @@ func comparePools(a, b *poolState) int {
 }
 
 // Special reports whether no Service may get a: a multicast, loopback,
-// link-local (unicast or multicast) or unspecified address. Pools never hand
+// link-local (unicast or multicast), unspecified or IPv4 broadcast
+// (255.255.255.255) address. Pools never hand
 // them out and do not contain them, even if their ranges cover them (the CRD
 // rejects such pools; this is defence in depth).
 func Special(a netip.Addr) bool {
-	return a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified()
+	return a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() ||
+		a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // specialRanges are the blocks Special reports, per family index, sorted
 // and disjoint. Subtracting them once per pool at SetPools keeps the cost
 // of each allocation independent of the pool's size.
 var specialRanges = func() (out [2][]rangeState) {
-	for _, s := range []string{"0.0.0.0/32", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "::/128", "::1/128", "fe80::/10", "ff00::/8"} {
+	for _, s := range []string{"0.0.0.0/32", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "::/128", "::1/128", "fe80::/10", "ff00::/8"} {
 		r, err := ParseRange(s)
 		if err != nil {
 			panic(err)
