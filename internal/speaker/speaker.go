@@ -604,7 +604,7 @@ func (s *Speaker) applyBGP(ctx context.Context, cfg *config.Config, nodes []anno
 		}
 	}
 	apply("bgp peers", s.opts.BGP.SetPeers(peers))
-	apply("bgp routes", s.opts.BGP.SetRoutes(bgpRoutes(plan)))
+	apply("bgp routes", s.opts.BGP.SetRoutes(wireRoutes(plan)))
 	if msg := warns.Error(); msg != s.bgpWarnings {
 		s.bgpWarnings = msg
 		if msg != "" {
@@ -624,22 +624,12 @@ func splitWarnings(err error) (bgp.Warnings, error) {
 	return nil, err
 }
 
-// bgpRoutes converts the plan to the wire's routes: one per prefix. A prefix
-// whose peers get different attributes is sent to all of them with the
-// union of attributes; the wire keys routes by prefix.
-func bgpRoutes(plan announce.Plan) []bgp.Route {
-	var out []bgp.Route
+// wireRoutes hands the plan's routes to the wire one to one: pkg/announce
+// lists a prefix once per attribute set with the peers that get it, and
+// pkg/bgp sends each peer exactly its own.
+func wireRoutes(plan announce.Plan) []bgp.Route {
+	out := make([]bgp.Route, 0, len(plan.BGP))
 	for _, r := range plan.BGP {
-		if n := len(out); n > 0 && out[n-1].Prefix == r.Prefix {
-			m := &out[n-1]
-			m.Peers = append(m.Peers, r.Peers...)
-			m.Communities = append(m.Communities, r.Communities...)
-			m.LargeCommunities = append(m.LargeCommunities, r.LargeCommunities...)
-			if r.HasLocalPref && r.LocalPref > m.LocalPref {
-				m.LocalPref = r.LocalPref
-			}
-			continue
-		}
 		br := bgp.Route{Prefix: r.Prefix, Peers: slices.Clone(r.Peers), Communities: slices.Clone(r.Communities),
 			LargeCommunities: slices.Clone(r.LargeCommunities)}
 		if r.HasLocalPref {

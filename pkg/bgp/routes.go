@@ -69,10 +69,10 @@ func compactSorted[T comparable](in []T, cmp func(a, b T) int) []T {
 	return slices.Compact(out)
 }
 
-// sameAttributes reports whether a and b would produce the same UPDATE.
-func sameAttributes(a, b Route) bool {
-	return a.LocalPref == b.LocalPref && slices.Equal(a.Communities, b.Communities) &&
-		slices.Equal(a.LargeCommunities, b.LargeCommunities)
+// attrKey names a route's attribute set; routes with the same key share a
+// statement in the peer's export policy.
+func attrKey(r Route) string {
+	return fmt.Sprint(r.Communities, r.LargeCommunities, r.LocalPref)
 }
 
 // member reports whether route r goes to this peer.
@@ -88,10 +88,11 @@ func (ps *peerState) member(r Route) bool {
 	return ps.can6
 }
 
-// apiPath builds the local path. The next hop is left unspecified (0.0.0.0
-// or ::): GoBGP then uses the session's local address, and the per-peer
-// export policy overrides it where the route's family differs from the
-// session's.
+// apiPath builds the local path: origin and an unspecified next hop (0.0.0.0
+// or ::) only. GoBGP then uses the session's local address; each peer's
+// export policy sets that peer's communities, large communities, local
+// preference and (where the route's family differs from the session's) next
+// hop, so the one path in GoBGP's RIB leaves differently for every peer.
 func (r *Route) apiPath() *apiutil.Path {
 	nlri, _ := bgp.NewIPAddrPrefix(r.Prefix) // cannot fail: the prefix is valid
 	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
@@ -103,19 +104,6 @@ func (r *Route) apiPath() *apiutil.Path {
 		family = bgp.RF_IPv6_UC
 		mp, _ := bgp.NewPathAttributeMpReachNLRI(family, []bgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
 		attrs = append(attrs, mp)
-	}
-	if len(r.Communities) > 0 {
-		attrs = append(attrs, bgp.NewPathAttributeCommunities(r.Communities))
-	}
-	if len(r.LargeCommunities) > 0 {
-		l := make([]*bgp.LargeCommunity, 0, len(r.LargeCommunities))
-		for _, c := range r.LargeCommunities {
-			l = append(l, bgp.NewLargeCommunity(c[0], c[1], c[2]))
-		}
-		attrs = append(attrs, bgp.NewPathAttributeLargeCommunities(l))
-	}
-	if r.LocalPref != 0 {
-		attrs = append(attrs, bgp.NewPathAttributeLocalPref(r.LocalPref))
 	}
 	return &apiutil.Path{Family: family, Nlri: nlri, Attrs: attrs}
 }
@@ -133,26 +121,30 @@ func (s *Speaker) deletePaths(paths []*apiutil.Path) error {
 	return nil
 }
 
-// SetRoutes makes the announced routes exactly routes. Only the difference
-// to the previous call goes on the wire: new routes are advertised, routes
-// with changed attributes re-advertised, removed ones withdrawn; a route that
-// did not change is not re-sent. When only a route's Peers change, the peers
-// that gain or lose it get a soft reset out (GoBGP re-sends that one peer its
-// routes; a router treats the repeats as duplicates and keeps them as they
-// are).
+// SetRoutes makes the announced routes exactly routes. A prefix may be
+// listed several times with different attributes as long as each peer gets
+// it at most once (the routes' Peers are disjoint; a route with empty Peers,
+// meaning all peers, must be the prefix's only one). Each peer receives
+// exactly its own routes with their own attributes.
+//
+// Only the difference to the previous call goes on the wire: a new prefix is
+// advertised, a removed one withdrawn, an unchanged one not re-sent. When a
+// prefix's attributes or targets change for some peers, only those peers get
+// a soft reset out (GoBGP re-sends that one peer its routes; a router treats
+// the repeats as duplicates and keeps them as they are).
 func (s *Speaker) SetRoutes(routes []Route) error {
-	desired := make(map[netip.Prefix]Route, len(routes))
+	desired := make(map[netip.Prefix][]Route, len(routes))
 	var errs []error
 	for _, r := range routes {
 		if err := r.normalize(); err != nil {
 			errs = append(errs, fmt.Errorf("route %s: %w", r.Prefix, err))
 			continue
 		}
-		if _, dup := desired[r.Prefix]; dup {
-			errs = append(errs, fmt.Errorf("route %s: listed twice (merge the attributes into one Route)", r.Prefix))
+		if err := disjoint(desired[r.Prefix], r); err != nil {
+			errs = append(errs, fmt.Errorf("route %s: %w", r.Prefix, err))
 			continue
 		}
-		desired[r.Prefix] = r
+		desired[r.Prefix] = append(desired[r.Prefix], r)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -165,46 +157,44 @@ func (s *Speaker) SetRoutes(routes []Route) error {
 	}
 	ctx := context.Background()
 
-	var announce, withdraw []Route
+	var announce, withdraw []netip.Prefix
 	fresh := map[netip.Prefix]bool{} // added or removed: AddPath/DeletePath reach the peers themselves
 	for _, p := range sortedRouteKeys(desired) {
-		r := desired[p]
-		old, ok := s.routes[p]
-		if !ok {
+		if _, ok := s.routes[p]; !ok {
 			fresh[p] = true
-			announce = append(announce, r)
-		} else if !sameAttributes(old, r) {
-			announce = append(announce, r)
+			announce = append(announce, p)
 		}
 	}
 	for _, p := range sortedRouteKeys(s.routes) {
 		if _, ok := desired[p]; !ok {
 			fresh[p] = true
-			withdraw = append(withdraw, s.routes[p])
+			withdraw = append(withdraw, p)
 		}
 	}
 
-	// Grow the peers' prefix sets before announcing, shrink them after
-	// withdrawing, so no peer misses an UPDATE or a withdrawal.
+	// Place prefixes in the peers' policy before announcing, take them out
+	// after withdrawing, so no peer misses an UPDATE or a withdrawal.
 	shrink := map[*peerState][]netip.Prefix{}
 	var resetOut []*peerState
 	for _, name := range sortedKeys(s.peers) {
 		ps := s.peers[name]
-		var add, del []netip.Prefix
+		view := ps.view(desired)
+		place := map[netip.Prefix]Route{}
+		var del []netip.Prefix
 		moved := false
-		for _, p := range sortedRouteKeys(desired) {
-			if ps.member(desired[p]) && !ps.exported[p] {
-				add = append(add, p)
+		for p, r := range view {
+			if g, ok := ps.in[p]; !ok || g.key != attrKey(r) {
+				place[p] = r
 				moved = moved || !fresh[p]
 			}
 		}
-		for _, p := range sortedPrefixes(ps.exported) {
-			if r, ok := desired[p]; !ok || !ps.member(r) {
+		for _, p := range sortedPrefixes(ps.exported()) {
+			if _, ok := view[p]; !ok {
 				del = append(del, p)
 				moved = moved || !fresh[p]
 			}
 		}
-		if err := s.changeExported(ctx, ps, add, nil); err != nil {
+		if err := s.place(ctx, ps, place); err != nil {
 			return err
 		}
 		shrink[ps] = del
@@ -215,37 +205,39 @@ func (s *Speaker) SetRoutes(routes []Route) error {
 
 	if len(announce) > 0 {
 		paths := make([]*apiutil.Path, 0, len(announce))
-		for _, r := range announce {
+		for _, p := range announce {
+			r := Route{Prefix: p}
 			paths = append(paths, r.apiPath())
 		}
 		if _, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: paths}); err != nil {
 			return fmt.Errorf("announce %d routes: %w", len(paths), err)
 		}
-		for _, r := range announce {
-			s.routes[r.Prefix] = r
-			s.log.Info("BGP route announced", "prefix", r.Prefix, "peers", peersLabel(r.Peers))
+		for _, p := range announce {
+			s.routes[p] = desired[p]
+			s.log.Info("BGP route announced", "prefix", p, "peers", routesPeers(desired[p]))
 		}
 	}
 	if len(withdraw) > 0 {
 		paths := make([]*apiutil.Path, 0, len(withdraw))
-		for _, r := range withdraw {
+		for _, p := range withdraw {
+			r := Route{Prefix: p}
 			paths = append(paths, r.apiPath())
 		}
 		if err := s.deletePaths(paths); err != nil {
 			return err
 		}
-		for _, r := range withdraw {
-			delete(s.routes, r.Prefix)
-			s.log.Info("BGP route withdrawn", "prefix", r.Prefix)
+		for _, p := range withdraw {
+			delete(s.routes, p)
+			s.log.Info("BGP route withdrawn", "prefix", p)
 		}
 	}
 	for _, ps := range sortedPeerStates(shrink) {
-		if err := s.changeExported(ctx, ps, nil, shrink[ps]); err != nil {
+		if err := s.unplace(ctx, ps, shrink[ps]); err != nil {
 			return err
 		}
 	}
 	for p, r := range desired {
-		s.routes[p] = r // targets-only changes
+		s.routes[p] = r // attribute- and target-only changes
 	}
 	for _, ps := range resetOut {
 		if err := s.softResetOut(ctx, ps); err != nil {
@@ -254,14 +246,14 @@ func (s *Speaker) SetRoutes(routes []Route) error {
 	}
 
 	var warns Warnings
-	for _, p := range sortedRouteKeys(desired) {
-		r := desired[p]
-		if r.LocalPref == 0 {
+	for _, name := range sortedKeys(s.peers) {
+		ps := s.peers[name]
+		if ps.cfg.MyASN == ps.cfg.ASN {
 			continue
 		}
-		for _, name := range sortedKeys(s.peers) {
-			ps := s.peers[name]
-			if ps.member(r) && ps.cfg.MyASN != ps.cfg.ASN {
+		view := ps.view(desired)
+		for _, p := range sortedRouteKeys(view) {
+			if view[p].LocalPref != 0 {
 				warns = append(warns, Warning{Peer: name, Prefix: p, Message: "localPref is not sent to an eBGP peer"})
 			}
 		}
@@ -269,14 +261,49 @@ func (s *Speaker) SetRoutes(routes []Route) error {
 	return warningsErr(warns)
 }
 
-func peersLabel(p []string) any {
-	if len(p) == 0 {
-		return "all"
+// disjoint checks that r can be added to the routes already listed for its
+// prefix: no peer may get the prefix twice.
+func disjoint(have []Route, r Route) error {
+	for _, h := range have {
+		if len(h.Peers) == 0 || len(r.Peers) == 0 {
+			return errors.New("listed twice and one of them goes to all peers (name the peers of each)")
+		}
+		for _, n := range r.Peers {
+			if _, ok := slices.BinarySearch(h.Peers, n); ok {
+				return fmt.Errorf("listed twice for peer %q (merge the attributes into one Route)", n)
+			}
+		}
 	}
-	return p
+	return nil
 }
 
-func sortedRouteKeys(m map[netip.Prefix]Route) []netip.Prefix {
+// view is what this peer should receive: prefix -> its route.
+func (ps *peerState) view(routes map[netip.Prefix][]Route) map[netip.Prefix]Route {
+	out := map[netip.Prefix]Route{}
+	for p, rs := range routes {
+		for _, r := range rs {
+			if ps.member(r) {
+				out[p] = r
+				break
+			}
+		}
+	}
+	return out
+}
+
+func routesPeers(rs []Route) any {
+	var out []string
+	for _, r := range rs {
+		if len(r.Peers) == 0 {
+			return "all"
+		}
+		out = append(out, r.Peers...)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sortedRouteKeys[V any](m map[netip.Prefix]V) []netip.Prefix {
 	set := make(map[netip.Prefix]bool, len(m))
 	for p := range m {
 		set[p] = true

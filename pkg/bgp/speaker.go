@@ -55,11 +55,12 @@ type Speaker struct {
 	// loopback can replace the kernel lookup.
 	resolve func(p Peer, want4 bool) (netip.Addr, error)
 
-	mu     sync.Mutex
-	peers  map[string]*peerState // by Peer.Name
-	routes map[netip.Prefix]Route
-	nextID int
-	closed bool
+	mu        sync.Mutex
+	peers     map[string]*peerState // by Peer.Name
+	routes    map[netip.Prefix][]Route
+	nextID    int
+	nextGroup int
+	closed    bool
 }
 
 type peerState struct {
@@ -70,7 +71,8 @@ type peerState struct {
 	nh4, nh6   netip.Addr
 	can4, can6 bool // whether routes of the family can be sent at all
 	warnings   []string
-	exported   map[netip.Prefix]bool // the peer's prefix sets
+	groups     map[string]*group       // by attrKey
+	in         map[netip.Prefix]*group // the prefixes the policy accepts
 }
 
 // New starts an embedded GoBGP server with no peers and no routes. Run one
@@ -94,7 +96,7 @@ func New(opts Options) (*Speaker, error) {
 		secrets: &secrets{},
 		resolve: resolveNextHop,
 		peers:   map[string]*peerState{},
-		routes:  map[netip.Prefix]Route{},
+		routes:  map[netip.Prefix][]Route{},
 		reg:     opts.Registerer,
 	}
 	lvl := &slog.LevelVar{}
@@ -275,13 +277,7 @@ func (s *Speaker) addPeer(ctx context.Context, p Peer) ([]string, error) {
 	ps.nh4, ps.nh6, ps.can4, ps.can6, warns = s.exportPlan(p)
 	warns = append(warns, p.bfdWarnings()...)
 	ps.warnings = warns
-	var initial []netip.Prefix
-	for _, r := range s.routes {
-		if ps.member(r) {
-			initial = append(initial, r.Prefix)
-		}
-	}
-	if err := s.createExport(ctx, ps, initial); err != nil {
+	if err := s.createExport(ctx, ps, ps.view(s.routes)); err != nil {
 		return nil, err
 	}
 	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p.apiPeer()}); err != nil {
@@ -355,18 +351,17 @@ func (s *Speaker) updatePeer(ctx context.Context, ps *peerState, want Peer) ([]s
 	if err := s.addExportPolicy(ctx, ps); err != nil {
 		return nil, err
 	}
-	var add, del []netip.Prefix
-	for p := range ps.exported {
-		if r, ok := s.routes[p]; !ok || !ps.member(r) {
+	view := ps.view(s.routes)
+	var del []netip.Prefix
+	for p := range ps.in {
+		if _, ok := view[p]; !ok {
 			del = append(del, p)
 		}
 	}
-	for p, r := range s.routes {
-		if ps.member(r) && !ps.exported[p] {
-			add = append(add, p)
-		}
+	if err := s.place(ctx, ps, view); err != nil {
+		return nil, err
 	}
-	if err := s.changeExported(ctx, ps, add, del); err != nil {
+	if err := s.unplace(ctx, ps, del); err != nil {
 		return nil, err
 	}
 	if !sessionReset {
@@ -548,13 +543,13 @@ func (s *Speaker) stop(ctx context.Context, keepForGR bool) error {
 	s.tracker.arm()
 	if keepForGR {
 		for _, ps := range s.peers {
-			if ps.cfg.GracefulRestart || len(ps.exported) == 0 {
+			if ps.cfg.GracefulRestart || len(ps.in) == 0 {
 				continue
 			}
 			if established[ps.cfg.Address] {
-				expect[ps.cfg.Address] = maps(ps.exported)
+				expect[ps.cfg.Address] = ps.exported()
 			}
-			if err := s.changeExported(ctx, ps, nil, sortedPrefixes(ps.exported)); err != nil {
+			if err := s.unplace(ctx, ps, sortedPrefixes(ps.exported())); err != nil {
 				withdrawErr = err
 				continue
 			}
@@ -564,13 +559,14 @@ func (s *Speaker) stop(ctx context.Context, keepForGR bool) error {
 		}
 	} else {
 		for _, ps := range s.peers {
-			if established[ps.cfg.Address] && len(ps.exported) > 0 {
-				expect[ps.cfg.Address] = maps(ps.exported)
+			if established[ps.cfg.Address] && len(ps.in) > 0 {
+				expect[ps.cfg.Address] = ps.exported()
 			}
 		}
 		if len(s.routes) > 0 {
 			paths := make([]*apiutil.Path, 0, len(s.routes))
-			for _, r := range s.routes {
+			for p := range s.routes {
+				r := Route{Prefix: p}
 				paths = append(paths, r.apiPath())
 			}
 			withdrawErr = s.deletePaths(paths)
@@ -592,14 +588,6 @@ func (s *Speaker) stop(ctx context.Context, keepForGR bool) error {
 	s.srv.Stop()
 	s.log.Info("BGP speaker stopped", "peers", len(s.peers), "routes", len(s.routes), "gracefulRestart", keepForGR)
 	return errors.Join(withdrawErr, waitErr, stopErr)
-}
-
-func maps(m map[netip.Prefix]bool) map[netip.Prefix]bool {
-	out := make(map[netip.Prefix]bool, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func (s *Speaker) establishedPeers(ctx context.Context) map[netip.Addr]bool {

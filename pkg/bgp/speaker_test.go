@@ -638,3 +638,60 @@ func TestPeerSettingsReachGoBGP(t *testing.T) {
 		t.Errorf("Sessions() = %+v, want one unestablished session with a BFD state", ss)
 	}
 }
+
+// The same prefix goes to two peers with different communities, large
+// communities and local preference; each peer sees exactly its own, also
+// after the attributes of one of them change.
+func TestSamePrefixCarriesEachPeersOwnAttributes(t *testing.T) {
+	s := newTestSpeaker(t)
+	a := newReceiver(t, netip.MustParseAddr("127.0.0.2"), myASN, lo1, myASN, receiverOpts{})
+	b := newReceiver(t, netip.MustParseAddr("127.0.0.3"), myASN, lo1, myASN, receiverOpts{})
+	if err := s.SetPeers([]Peer{a.peer("a", myASN, lo1), b.peer("b", myASN, lo1)}); err != nil {
+		t.Fatal(err)
+	}
+	pfx := netip.MustParsePrefix("198.51.100.1/32")
+	set := func(commA uint32) {
+		t.Helper()
+		if err := s.SetRoutes([]Route{
+			{Prefix: pfx, Peers: []string{"a"}, Communities: []uint32{commA}, LocalPref: 150},
+			{Prefix: pfx, Peers: []string{"b"}, Communities: []uint32{64500<<16 | 2},
+				LargeCommunities: [][3]uint32{{64500, 2, 2}}, LocalPref: 250},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(r *receiver, comm uint32, large bool, lp uint32) func() error {
+		return func() error {
+			p := r.rib()[pfx]
+			if p == nil {
+				return fmt.Errorf("%s not received", pfx)
+			}
+			c, _ := attr[*bgp.PathAttributeCommunities](p.Attrs)
+			if c == nil || !slices.Equal(c.Value, []uint32{comm}) {
+				return fmt.Errorf("communities %v, want %d:%d only", c, comm>>16, comm&0xffff)
+			}
+			if _, ok := attr[*bgp.PathAttributeLargeCommunities](p.Attrs); ok != large {
+				return fmt.Errorf("large communities present = %v, want %v", ok, large)
+			}
+			l, _ := attr[*bgp.PathAttributeLocalPref](p.Attrs)
+			if l == nil || l.Value != lp {
+				return fmt.Errorf("local pref %v, want %d", l, lp)
+			}
+			return nil
+		}
+	}
+	set(64500<<16 | 1)
+	eventually(t, 10*time.Second, mustSessions(t, s, 2))
+	eventually(t, 5*time.Second, want(a, 64500<<16|1, false, 150))
+	eventually(t, 5*time.Second, want(b, 64500<<16|2, true, 250))
+
+	set(64500<<16 | 3)
+	eventually(t, 5*time.Second, want(a, 64500<<16|3, false, 150))
+	eventually(t, 5*time.Second, want(b, 64500<<16|2, true, 250))
+
+	// A peer listed twice for one prefix is refused, nothing changes.
+	err := s.SetRoutes([]Route{{Prefix: pfx, Peers: []string{"a"}}, {Prefix: pfx, Peers: []string{"a", "b"}}})
+	if err == nil || !strings.Contains(err.Error(), `listed twice for peer "a"`) {
+		t.Errorf("SetRoutes with a prefix twice for one peer: err = %v", err)
+	}
+}
