@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # Herald's image: the static controller and speaker binaries on distroless.
-#   make image                      (IMAGE=ghcr.io/herald-lb/herald:vX.Y.Z)
 #   docker buildx build --platform linux/amd64,linux/arm64 -t IMAGE .
+# Offline, with no engine and no base image: `make image` writes the same
+# binaries, entrypoint and user on an empty base as an OCI archive under bin/
+# (hack/image; checked by test/image).
 # The manifests pick the binary with `command:`; the image's user is
 # distroless' nonroot (65532), which the speaker DaemonSet overrides with root
 # and three network capabilities (see deploy/base/speaker.yaml).

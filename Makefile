@@ -36,7 +36,7 @@ test-deps: ## install the lab's Debian packages (root) and build the control-pla
 
 # Packages whose tests drive the network lab or time failure detection: they
 # run one at a time, after the rest, so they never compete for the 2 cores.
-LAB_PKGS := ./pkg/layer2 ./pkg/bgp ./pkg/members ./test/netlab ./test/e2e ./test/demo
+LAB_PKGS := ./pkg/layer2 ./pkg/bgp ./pkg/members ./test/netlab ./test/e2e ./test/demo ./test/image
 ASSETS = $$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)
 
 test: test-deps verify-generate ## all tests: unit, fuzz seeds, real-apiserver integration, network-lab e2e
@@ -93,15 +93,19 @@ IMAGE ?= ghcr.io/herald-lb/herald:dev
 
 .PHONY: image sync-crds manifests-check
 
-image: ## build the image $(IMAGE) with docker or podman (needs a running engine)
-	@engine=""; \
-	for e in docker podman; do \
-	  if command -v $$e >/dev/null 2>&1 && $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
-	done; \
-	if [[ -z "$$engine" ]]; then \
-	  echo "make image: no running container engine (docker or podman) on this machine; nothing built" >&2; exit 1; \
-	fi; \
-	echo "$$engine build -t $(IMAGE) ."; $$engine build -t $(IMAGE) .
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+IMAGE_BINS := bin/image/linux-$(IMAGE_ARCH)
+
+# No container engine and no base image: static binaries on an empty base,
+# written as an OCI archive by go-containerregistry (its own tools module,
+# hack/image, so Herald's go.mod stays free of it). `podman load -i` or
+# `skopeo copy oci-archive:bin/herald-linux-amd64.oci.tar docker://REGISTRY/...` publish it.
+image: ## OCI archive bin/herald-linux-$(IMAGE_ARCH).oci.tar ($(IMAGE)) from static binaries, nothing pulled
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -buildvcs=false -ldflags="-s -w" \
+	  -o $(IMAGE_BINS)/ ./cmd/controller ./cmd/speaker
+	cd hack/image && $(GO) run . -out ../../bin/herald-linux-$(IMAGE_ARCH).oci.tar -arch $(IMAGE_ARCH) -ref $(IMAGE) \
+	  ../../$(IMAGE_BINS)/controller ../../$(IMAGE_BINS)/speaker
+	@echo "wrote bin/herald-linux-$(IMAGE_ARCH).oci.tar ($(IMAGE))"
 
 sync-crds: ## copy deploy/crds into the kustomize base and the Helm chart (after make generate)
 	rm -f deploy/base/crds/lb.herald.dev_*.yaml deploy/helm/herald/crds/lb.herald.dev_*.yaml
