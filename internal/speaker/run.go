@@ -36,6 +36,7 @@ type RunOptions struct {
 	MemberlistPort                           int
 	MemberlistSecret                         string
 	BGPPort                                  int
+	BGPListenAddress                         string // empty = all addresses
 	BurstCount                               int
 	BurstInterval, Refresh, HandBack         time.Duration
 	QPS                                      float64
@@ -102,7 +103,16 @@ func Run(ctx context.Context, f RunOptions) error {
 		if !ok {
 			return fmt.Errorf("node %s has no IPv4 InternalIP to use as BGP router ID", f.NodeName)
 		}
-		b, err := bgp.New(bgp.Options{Logger: logger.With("component", "bgp"), RouterID: routerID, ListenPort: int32(f.BGPPort), Registerer: ctrlmetrics.Registry})
+		var listen []netip.Addr
+		if f.BGPListenAddress != "" {
+			a, err := netip.ParseAddr(f.BGPListenAddress)
+			if err != nil {
+				return fmt.Errorf("--bgp-listen-address: %w", err)
+			}
+			listen = append(listen, a)
+		}
+		b, err := bgp.New(bgp.Options{Logger: logger.With("component", "bgp"), RouterID: routerID, ListenPort: int32(f.BGPPort),
+			ListenAddresses: listen, Registerer: ctrlmetrics.Registry})
 		if err != nil {
 			return err
 		}

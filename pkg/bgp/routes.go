@@ -156,6 +156,10 @@ func (s *Speaker) SetRoutes(routes []Route) error {
 		return errClosed
 	}
 	ctx := context.Background()
+	if s.srv == nil { // no peers: kept for the first one
+		s.routes = desired
+		return nil
+	}
 
 	var announce, withdraw []netip.Prefix
 	fresh := map[netip.Prefix]bool{} // added or removed: AddPath/DeletePath reach the peers themselves

@@ -36,8 +36,13 @@ type Options struct {
 	// ListenPort is the TCP port to accept sessions on: 0 means 179, -1
 	// means never listen (sessions are then only dialled). Listening lets a
 	// router that connects first establish at once (≈0.2 s instead of the
-	// 1–2 s before GoBGP's first dial).
+	// 1–2 s before GoBGP's first dial). Nothing listens while no peer is
+	// configured: the embedded server runs only while there are peers, so
+	// another BGP daemon can use the port on nodes Herald does not peer from.
 	ListenPort int32
+	// ListenAddresses are the local addresses to listen on; empty = all
+	// (0.0.0.0 and ::).
+	ListenAddresses []netip.Addr
 	// Registerer receives the herald_bgp_* metrics; nil = no metrics.
 	Registerer prometheus.Registerer
 }
@@ -50,6 +55,7 @@ type Speaker struct {
 	secrets *secrets
 	metrics *collector
 	reg     prometheus.Registerer
+	opts    Options
 
 	// resolve finds a next hop of the other family; a field so tests on
 	// loopback can replace the kernel lookup.
@@ -75,7 +81,8 @@ type peerState struct {
 	in         map[netip.Prefix]*group // the prefixes the policy accepts
 }
 
-// New starts an embedded GoBGP server with no peers and no routes. Run one
+// New makes a speaker with no peers and no routes; its embedded GoBGP server
+// starts with the first peer and stops when the last one is removed. Run one
 // Speaker per process: GoBGP keeps its route-selection options in package
 // variables that every server's start writes.
 func New(opts Options) (*Speaker, error) {
@@ -99,31 +106,14 @@ func New(opts Options) (*Speaker, error) {
 		routes:  map[netip.Prefix][]Route{},
 		reg:     opts.Registerer,
 	}
-	lvl := &slog.LevelVar{}
-	lvl.Set(slog.LevelDebug) // filtering happens in gobgpHandler
-	s.srv = server.NewBgpServer(server.LoggerOption(slog.New(newGoBGPHandler(log.Handler(), s.tracker, s.secrets)), lvl))
-	go s.srv.Serve()
-	ctx := context.Background()
-	err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
-		// Every peer sets its own local AS (Peer.MyASN); the global AS only
-		// names the speaker and is never sent.
-		Asn:        64512,
-		RouterId:   opts.RouterID.String(),
-		ListenPort: port,
-	}})
-	if err == nil {
-		err = s.installBasePolicies(ctx)
-	}
-	if err == nil {
-		err = s.srv.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeerEvent}, server.WatchPeer())
-	}
-	if err == nil && opts.Registerer != nil {
+	s.opts.ListenPort = port
+	s.opts.ListenAddresses = opts.ListenAddresses
+	s.opts.RouterID = opts.RouterID
+	if opts.Registerer != nil {
 		s.metrics = &collector{s: s}
-		err = opts.Registerer.Register(s.metrics)
-	}
-	if err != nil {
-		s.srv.Stop()
-		return nil, fmt.Errorf("start BGP speaker: %w", err)
+		if err := opts.Registerer.Register(s.metrics); err != nil {
+			return nil, fmt.Errorf("start BGP speaker: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -161,6 +151,59 @@ func warningsErr(w Warnings) error {
 }
 
 var errClosed = errors.New("bgp speaker is shut down")
+
+// startServer starts the embedded GoBGP server and announces the routes set
+// so far (the peers' policies then decide who gets them).
+func (s *Speaker) startServer() error {
+	lvl := &slog.LevelVar{}
+	lvl.Set(slog.LevelDebug) // filtering happens in gobgpHandler
+	s.secrets.quietStop.Store(false)
+	srv := server.NewBgpServer(server.LoggerOption(slog.New(newGoBGPHandler(s.log.Handler(), s.tracker, s.secrets)), lvl))
+	go srv.Serve()
+	s.srv = srv
+	ctx := context.Background()
+	g := &api.Global{
+		// Every peer sets its own local AS (Peer.MyASN); the global AS only
+		// names the speaker and is never sent.
+		Asn:        64512,
+		RouterId:   s.opts.RouterID.String(),
+		ListenPort: s.opts.ListenPort,
+	}
+	for _, a := range s.opts.ListenAddresses {
+		g.ListenAddresses = append(g.ListenAddresses, a.String())
+	}
+	err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: g})
+	if err == nil {
+		err = s.installBasePolicies(ctx)
+	}
+	if err == nil {
+		err = srv.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.onPeerEvent}, server.WatchPeer())
+	}
+	if err == nil && len(s.routes) > 0 {
+		paths := make([]*apiutil.Path, 0, len(s.routes))
+		for p := range s.routes {
+			r := Route{Prefix: p}
+			paths = append(paths, r.apiPath())
+		}
+		_, err = srv.AddPath(apiutil.AddPathRequest{Paths: paths})
+	}
+	if err != nil {
+		srv.Stop()
+		s.srv = nil
+		if s.opts.ListenPort > 0 {
+			return fmt.Errorf("start BGP server (listening on port %d): %w", s.opts.ListenPort, err)
+		}
+		return fmt.Errorf("start BGP server: %w", err)
+	}
+	s.log.Info("BGP server started", "port", s.opts.ListenPort)
+	return nil
+}
+
+func (s *Speaker) stopServer() {
+	s.srv.Stop()
+	s.srv = nil
+	s.log.Info("BGP server stopped", "reason", "no peers")
+}
 
 // SetPeers makes the configured neighbours exactly peers. New peers are
 // added, removed ones deleted (their session closes with a Cease), changed
@@ -200,6 +243,19 @@ func (s *Speaker) SetPeers(peers []Peer) error {
 		return errClosed
 	}
 	ctx := context.Background()
+	if len(desired) > 0 && s.srv == nil {
+		if err := s.startServer(); err != nil {
+			return err
+		}
+	}
+	if s.srv == nil {
+		return nil
+	}
+	defer func() {
+		if len(s.peers) == 0 && s.srv != nil {
+			s.stopServer()
+		}
+	}()
 	var pw []string
 	for _, p := range desired {
 		pw = append(pw, p.Password)
@@ -465,12 +521,13 @@ func (s *Speaker) Sessions() []Session {
 		byAddr[ps.cfg.Address] = ps
 	}
 	closed := s.closed
+	srv := s.srv
 	s.mu.Unlock()
-	if closed {
+	if closed || srv == nil {
 		return nil
 	}
 	var out []Session
-	_ = s.srv.ListPeer(context.Background(), &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+	_ = srv.ListPeer(context.Background(), &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		addr, err := netip.ParseAddr(p.GetConf().GetNeighborAddress())
 		if err != nil {
 			return
@@ -535,6 +592,10 @@ func (s *Speaker) stop(ctx context.Context, keepForGR bool) error {
 			s.reg.Unregister(s.metrics)
 		}
 	}()
+	if s.srv == nil {
+		s.log.Info("BGP speaker stopped", "peers", 0, "routes", len(s.routes))
+		return nil
+	}
 
 	established := s.establishedPeers(ctx)
 	// What each established peer holds from us and must see withdrawn.

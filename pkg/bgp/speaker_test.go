@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -693,5 +694,51 @@ func TestSamePrefixCarriesEachPeersOwnAttributes(t *testing.T) {
 	err := s.SetRoutes([]Route{{Prefix: pfx, Peers: []string{"a"}}, {Prefix: pfx, Peers: []string{"a", "b"}}})
 	if err == nil || !strings.Contains(err.Error(), `listed twice for peer "a"`) {
 		t.Errorf("SetRoutes with a prefix twice for one peer: err = %v", err)
+	}
+}
+
+// Nothing listens on the BGP port while no peer is configured, so another
+// BGP daemon can use it; the listener comes with the first peer (on the
+// configured address only) and goes with the last.
+func TestListensOnlyWhilePeersAreConfigured(t *testing.T) {
+	log, _ := newTestLogger(t, slog.LevelInfo)
+	lo4 := netip.MustParseAddr("127.0.0.1")
+	port := freePort(t, lo4)
+	s, err := New(Options{Logger: log, RouterID: netip.MustParseAddr("10.255.0.1"), ListenPort: int32(port),
+		ListenAddresses: []netip.Addr{lo4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	listening := func(addr netip.Addr) bool {
+		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(addr, port).String(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	// Routes set before any peer are kept for it.
+	if err := s.SetRoutes([]Route{{Prefix: netip.MustParsePrefix("198.51.100.1/32")}}); err != nil {
+		t.Fatal(err)
+	}
+	if listening(lo4) {
+		t.Fatalf("port %d accepts connections with no peer configured", port)
+	}
+	r := newReceiver(t, netip.MustParseAddr("127.0.0.2"), ebgp, lo1, myASN, receiverOpts{})
+	if err := s.SetPeers([]Peer{r.peer("r", myASN, lo1)}); err != nil {
+		t.Fatal(err)
+	}
+	if !listening(lo4) {
+		t.Fatalf("port %d does not accept connections with a peer configured", port)
+	}
+	if listening(netip.MustParseAddr("127.0.0.5")) {
+		t.Errorf("listening beyond the configured listen address")
+	}
+	eventually(t, 10*time.Second, hasPrefixes(r, "198.51.100.1/32"))
+	if err := s.SetPeers(nil); err != nil {
+		t.Fatal(err)
+	}
+	if listening(lo4) {
+		t.Errorf("port %d still accepts connections after the last peer was removed", port)
 	}
 }
