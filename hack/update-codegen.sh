@@ -32,3 +32,6 @@ rm -f "$out_crds"/lb.herald.dev_*.yaml
 # crd:maxDescLen is left unset: descriptions are kept in full, since they are
 # what `kubectl explain` shows.
 cg crd paths=./api/... output:crd:dir="$out_crds"
+# Bound the embedded label selectors so that the CEL rules on label keys fit
+# the apiserver's cost budget.
+go run ./hack/crdlimits "$out_crds"/lb.herald.dev_*.yaml

@@ -479,8 +479,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 	}
 }
 
-// TestRangeOrderRuleAgreesWithNetip checks the CEL rule that rejects reversed
-// ranges, which compares addresses bit by bit through CIDR containment,
+// TestRangeOrderRuleAgreesWithNetip checks the CEL rules that reject reversed
+// ranges and ranges overlapping special space (both compare addresses
+// through CIDR containment), which compares addresses bit by bit through CIDR containment,
 // against net/netip's ordering on pairs of addresses that share a prefix of
 // every length, both ways round, in both families.
 func TestRangeOrderRuleAgreesWithNetip(t *testing.T) {
@@ -512,15 +513,41 @@ func TestRangeOrderRuleAgreesWithNetip(t *testing.T) {
 		pool := heraldObject(t, "IPAddressPool", fmt.Sprintf("order-%d", i), fmt.Sprintf("spec: {addresses: [%q]}", r))
 		err := env.Client.Create(ctx, pool, strict, client.DryRunAll)
 		wantOK := p.first.Compare(p.last) <= 0
+		special := wantOK && overlapsSpecial(p.first, p.last)
+		reversedErr := err != nil && strings.Contains(err.Error(), "is reversed")
+		specialErr := err != nil && strings.Contains(err.Error(), "contains multicast, loopback, link-local")
 		switch {
-		case err != nil && !strings.Contains(err.Error(), "is reversed"):
+		case err != nil && !reversedErr && !specialErr:
 			t.Errorf("range %s: unexpected error %v", r, err)
-		case wantOK != (err == nil):
+		case wantOK == reversedErr:
 			mismatches++
-			t.Errorf("range %s: accepted=%v, netip says first <= last is %v", r, err == nil, wantOK)
+			t.Errorf("range %s: rejected as reversed=%v, netip says first <= last is %v", r, reversedErr, wantOK)
+		case wantOK && special != specialErr:
+			mismatches++
+			t.Errorf("range %s: rejected as special=%v, netip says it overlaps special space: %v", r, specialErr, special)
 		}
 	}
 	t.Logf("%d ranges checked, %d mismatches", len(pairs), mismatches)
+}
+
+// overlapsSpecial says, with net/netip, whether first-last overlaps
+// multicast, loopback, link-local, unspecified or broadcast space.
+func overlapsSpecial(first, last netip.Addr) bool {
+	for _, s := range []string{"0.0.0.0/32", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "::/128", "::1/128", "fe80::/10", "ff00::/8"} {
+		p := netip.MustParsePrefix(s)
+		if p.Addr().Is4() != first.Is4() {
+			continue
+		}
+		hi := p.Addr().AsSlice()
+		for i := p.Bits(); i < len(hi)*8; i++ {
+			hi[i/8] |= 0x80 >> (i % 8)
+		}
+		h, _ := netip.AddrFromSlice(hi)
+		if first.Compare(h) <= 0 && p.Addr().Compare(last) <= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func randomAddr(rng *rand.Rand, bits int) netip.Addr {
@@ -538,11 +565,11 @@ var validObjects = []struct {
 }{
 	{"IPv6 range", "IPAddressPool", `spec: {addresses: ["2001:db8::10-2001:db8::ff"]}`},
 	{"IPv6 range across a 16-bit group", "IPAddressPool", `spec: {addresses: ["2001:db8::ffff-2001:db8::1:0"]}`},
-	{"IPv6 range whose ends differ in the first bit", "IPAddressPool", `spec: {addresses: ["::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]}`},
+	{"IPv6 range whose ends differ in the first bit", "IPAddressPool", `spec: {addresses: ["7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff-8000::"]}`},
 	{"IPv6 range differing in the last bit", "IPAddressPool", `spec: {addresses: ["2001:db8::4-2001:db8::5"]}`},
 	{"IPv4 range of one address", "IPAddressPool", `spec: {addresses: ["192.0.2.7-192.0.2.7"]}`},
 	{"IPv4 range across an octet", "IPAddressPool", `spec: {addresses: ["192.0.2.255-192.0.3.0"]}`},
-	{"IPv4 range over everything", "IPAddressPool", `spec: {addresses: ["0.0.0.0-255.255.255.255"]}`},
+	{"IPv4 range over everything below loopback", "IPAddressPool", `spec: {addresses: ["0.0.0.1-126.255.255.255"]}`},
 	{"IPv4 /32 and IPv6 /128", "IPAddressPool", `spec: {addresses: ["192.0.2.1/32", "2001:db8::1/128"]}`},
 	{"upper-case IPv6", "IPAddressPool", `spec: {addresses: ["2001:DB8:AB::/48"]}`},
 	{"mixed families with every allocation option", "IPAddressPool",
@@ -756,4 +783,91 @@ func TestKubectlExplainShowsFieldDocs(t *testing.T) {
 			t.Errorf("kubectl explain %s lacks %q:\n%s", field, want, out)
 		}
 	}
+}
+
+// specialAddressPools hold multicast, loopback, link-local, unspecified or
+// broadcast addresses, as CIDRs and as ranges, inside or spanning into such
+// space; the CRD rejects every one.
+var specialAddressPools = []string{
+	"224.0.0.0/24", "239.1.2.0/24", "ff02::/16", "ff00::/8", // multicast
+	"127.0.0.1/32", "127.0.0.0/8", "::1/128", // loopback
+	"169.254.0.0/16", "169.254.10.0/24", "fe80::/64", "fe80::/10", // link-local unicast
+	"0.0.0.0/32", "0.0.0.0/0", "::/128", "::/0", "::/1", // unspecified, and CIDRs containing everything
+	"255.255.255.255/32",                                                              // broadcast
+	"223.255.255.0-224.0.0.5", "126.255.255.250-128.0.0.1", "169.253.0.1-169.255.0.1", // ranges spanning into special space
+	"0.0.0.0-0.0.0.9", "192.0.2.10-255.255.255.255", "127.0.0.5-127.0.0.6",
+	"fe7f:ffff::-fec0::1", "::-::5", "2001:db8::-ff00::1", "fe80::1-fe80::9",
+}
+
+func TestCRDRejectsPoolsWithSpecialAddresses(t *testing.T) {
+	for i, a := range specialAddressPools {
+		t.Run(a, func(t *testing.T) {
+			ctx := testContext(t)
+			obj := heraldObject(t, "IPAddressPool", fmt.Sprintf("special-%d", i), fmt.Sprintf("spec: {addresses: [%q]}", a))
+			err := env.Client.Create(ctx, obj, strict)
+			if err == nil {
+				_ = env.Client.Delete(ctx, obj)
+				t.Fatalf("pool %s accepted", a)
+			}
+			if msg := err.Error(); !apierrors.IsInvalid(err) || !strings.Contains(msg, "spec.addresses[0]") || !strings.Contains(msg, a+" contains multicast, loopback, link-local") {
+				t.Errorf("pool %s rejected with %v, want the field and the reason", a, err)
+			}
+		})
+	}
+}
+
+// TestCRDAcceptsPoolsNextToSpecialAddresses: the addresses just outside
+// special blocks are ordinary.
+func TestCRDAcceptsPoolsNextToSpecialAddresses(t *testing.T) {
+	for i, a := range []string{"192.0.2.0/24", "2001:db8::/64", "0.0.0.1-126.255.255.255", "128.0.0.0-169.253.255.255",
+		"169.255.0.0-223.255.255.255", "240.0.0.0-255.255.255.254", "::2-fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "fec0::/10", "fe00::/9", "198.51.100.7/32"} {
+		t.Run(a, func(t *testing.T) {
+			ctx := testContext(t)
+			obj := heraldObject(t, "IPAddressPool", fmt.Sprintf("ordinary-%d", i), fmt.Sprintf("spec: {addresses: [%q]}", a))
+			if err := env.Client.Create(ctx, obj, strict); err != nil {
+				t.Fatalf("pool %s rejected: %v", a, err)
+			}
+			if err := env.Client.Delete(ctx, obj); err != nil {
+				t.Errorf("delete: %v", err)
+			}
+		})
+	}
+}
+
+func TestCRDRejectsInvalidLabelKeysInSelectors(t *testing.T) {
+	for i, tc := range []struct {
+		name, kind, body, path, msg string
+	}{
+		{"node selector expression key with a space", "L2Advertisement", `spec: {nodeSelectors: [{matchExpressions: [{key: "bad key", operator: Exists}]}]}`,
+			"spec.nodeSelectors[0]", "nodeSelectors: matchExpressions keys must be label keys"},
+		{"service selector expression key with two slashes", "IPAddressPool", `spec: {addresses: ["192.0.2.0/24"], serviceAllocation: {serviceSelectors: [{matchExpressions: [{key: "a/b/c", operator: In, values: [x]}]}]}}`,
+			"spec.serviceAllocation.serviceSelectors[0]", "serviceSelectors: matchExpressions keys must be label keys"},
+		{"namespace selector label key too long", "IPAddressPool", `spec: {addresses: ["192.0.2.0/24"], serviceAllocation: {namespaceSelectors: [{matchLabels: {"` + strings.Repeat("k", 64) + `": v}}]}}`,
+			"spec.serviceAllocation.namespaceSelectors[0]", "namespaceSelectors: matchLabels keys must be label keys"},
+		{"peer node selector label value invalid", "BGPPeer", `spec: {myASN: 64500, peerASN: 64501, peerAddress: 192.0.2.1, nodeSelectors: [{matchLabels: {zone: "-east"}}]}`,
+			"spec.nodeSelectors[0]", "nodeSelectors: matchLabels keys must be label keys"},
+		{"pool selector expression key empty", "BGPAdvertisement", `spec: {ipAddressPoolSelectors: [{matchExpressions: [{key: "", operator: Exists}]}]}`,
+			"spec.ipAddressPoolSelectors[0]", "ipAddressPoolSelectors: matchExpressions keys must be label keys"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testContext(t)
+			obj := heraldObject(t, tc.kind, fmt.Sprintf("labels-%d", i), tc.body)
+			err := env.Client.Create(ctx, obj, strict)
+			if err == nil {
+				_ = env.Client.Delete(ctx, obj)
+				t.Fatalf("%s accepted:\n%s", tc.kind, tc.body)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.path) || !strings.Contains(msg, tc.msg) {
+				t.Errorf("%s rejected with:\n  %s\nwant %q at %s", tc.kind, msg, tc.msg, tc.path)
+			}
+		})
+	}
+	t.Run("valid prefixed keys are accepted", func(t *testing.T) {
+		ctx := testContext(t)
+		obj := heraldObject(t, "L2Advertisement", "labels-ok", `spec: {nodeSelectors: [{matchLabels: {"topology.kubernetes.io/zone": "east-1", "k": ""}, matchExpressions: [{key: "example.com/rack_A.b", operator: NotIn, values: [x]}]}]}`)
+		if err := env.Client.Create(ctx, obj, strict); err != nil {
+			t.Fatalf("rejected: %v", err)
+		}
+		_ = env.Client.Delete(ctx, obj)
+	})
 }
