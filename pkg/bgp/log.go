@@ -39,11 +39,29 @@ func (h *gobgpHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return h.inner.Enabled(ctx, l)
 }
 
-const gobgpSentUpdateMsg = "sent update"
+const (
+	gobgpSentUpdateMsg = "sent update"
+	// GoBGP only warns when it cannot put a peer's TCP MD5 key on its
+	// listening socket; the listener would then accept that peer unsigned.
+	gobgpMD5FailedMsg = "failed to set md5"
+)
 
 func (h *gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
 	if h.peer.IsValid() && r.Message == gobgpSentUpdateMsg {
 		h.tracker.observe(h.peer, &r)
+	}
+	if r.Message == gobgpMD5FailedMsg {
+		var key, msg string
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "Key":
+				key = a.Value.String()
+			case "Err":
+				msg = a.Value.String()
+			}
+			return true
+		})
+		h.secrets.md5Failed(key, msg)
 	}
 	if !h.inner.Enabled(ctx, r.Level) {
 		return nil
@@ -89,6 +107,29 @@ func (h *gobgpHandler) WithGroup(name string) slog.Handler {
 type secrets struct {
 	list      atomic.Pointer[[]string]
 	quietStop atomic.Bool
+
+	mu     sync.Mutex
+	failed map[string]string // neighbour address -> why its MD5 key could not be set
+}
+
+func (s *secrets) md5Failed(addr, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = map[string]string{}
+	}
+	if len(s.failed) < 1024 { // read and cleared right after each AddPeer/UpdatePeer
+		s.failed[addr] = s.redact(msg)
+	}
+}
+
+// takeMD5Failure returns (and forgets) why addr's MD5 key could not be set.
+func (s *secrets) takeMD5Failure(addr string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msg, ok := s.failed[addr]
+	delete(s.failed, addr)
+	return msg, ok
 }
 
 func (s *secrets) set(pw []string) { s.list.Store(&pw) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
@@ -65,6 +66,12 @@ func (p *Peer) validate() error {
 		errs = append(errs, errors.New("address is not set"))
 	} else if p.Address.Zone() != "" {
 		errs = append(errs, fmt.Errorf("address %s: zones (link-local peering) are not supported", p.Address))
+	}
+	if p.Password != "" && strings.TrimSpace(p.Password) == "" {
+		errs = append(errs, errors.New("password is only whitespace (TCP MD5 would be meaningless)"))
+	}
+	if len(p.Password) > 80 {
+		errs = append(errs, fmt.Errorf("password is %d bytes; TCP MD5 keys are at most 80", len(p.Password)))
 	}
 	if p.Source.IsValid() && p.Address.IsValid() && p.Source.Is4() != p.Address.Unmap().Is4() {
 		errs = append(errs, fmt.Errorf("source %s is not of the family of address %s", p.Source, p.Address))

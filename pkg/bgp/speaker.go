@@ -340,6 +340,10 @@ func (s *Speaker) addPeer(ctx context.Context, p Peer) ([]string, error) {
 		_ = s.deleteExport(ctx, ps)
 		return nil, fmt.Errorf("peer %q: add neighbor %s: %w", p.Name, p.Address, err)
 	}
+	if err := s.md5Applied(ctx, p); err != nil {
+		_ = s.deleteExport(ctx, ps)
+		return nil, err
+	}
 	s.peers[p.Name] = ps
 	s.log.Info("BGP peer added", "peer", p.Name, "address", p.Address, "asn", p.ASN, "myASN", p.MyASN,
 		"bfd", p.BFD != nil, "gracefulRestart", p.GracefulRestart, "md5", p.Password != "")
@@ -347,6 +351,19 @@ func (s *Speaker) addPeer(ctx context.Context, p Peer) ([]string, error) {
 		s.log.Warn("BGP peer setting not honoured", "peer", p.Name, "reason", w)
 	}
 	return warns, nil
+}
+
+// md5Applied checks that GoBGP could put p's TCP MD5 key on the listening
+// socket. GoBGP only logs that failure, and the listener would then accept
+// the peer's connection unsigned; here it is an error and the neighbour is
+// deleted again: a configured password never means a plaintext session.
+func (s *Speaker) md5Applied(ctx context.Context, p Peer) error {
+	msg, failed := s.secrets.takeMD5Failure(p.Address.String())
+	if !failed || p.Password == "" {
+		return nil
+	}
+	_ = s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()})
+	return fmt.Errorf("peer %q: TCP MD5 password cannot be set on the listening socket (%s): session not opened", p.Name, msg)
 }
 
 func (s *Speaker) removePeer(ctx context.Context, ps *peerState) error {
@@ -382,6 +399,11 @@ func (s *Speaker) updatePeer(ctx context.Context, ps *peerState, want Peer) ([]s
 	if !sessionEqual(old, want) {
 		if _, err := s.srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: want.apiPeer()}); err != nil {
 			return nil, fmt.Errorf("peer %q: update neighbor: %w", want.Name, err)
+		}
+		if err := s.md5Applied(ctx, want); err != nil {
+			_ = s.deleteExport(ctx, ps)
+			delete(s.peers, want.Name)
+			return nil, err
 		}
 		onlyLive := old
 		onlyLive.BFD = want.BFD

@@ -742,3 +742,47 @@ func TestListensOnlyWhilePeersAreConfigured(t *testing.T) {
 		t.Errorf("port %d still accepts connections after the last peer was removed", port)
 	}
 }
+
+// A password GoBGP cannot put on the listening socket (it only logs that)
+// fails the peer, which is not left configured: never a plaintext session.
+// Passwords pkg/bgp refuses up front (whitespace, > 80 bytes) go past
+// validation here to reach GoBGP's setsockopt.
+func TestMD5KeyTheSocketRefusesFailsThePeer(t *testing.T) {
+	log, _ := newTestLogger(t, slog.LevelInfo)
+	lo4 := netip.MustParseAddr("127.0.0.1")
+	s, err := New(Options{Logger: log, RouterID: netip.MustParseAddr("10.255.0.1"), ListenPort: int32(freePort(t, lo4)),
+		ListenAddresses: []netip.Addr{lo4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	long := Peer{Name: "long", Address: netip.MustParseAddr("127.0.0.9"), ASN: ebgp, MyASN: myASN, Password: strings.Repeat("k", 81)}
+	if err := s.SetPeers([]Peer{long}); err == nil || !strings.Contains(err.Error(), "at most 80") {
+		t.Errorf("SetPeers with an 81-byte password: err = %v", err)
+	}
+	if err := s.SetPeers([]Peer{{Name: "ws", Address: long.Address, ASN: ebgp, MyASN: myASN, Password: " \t"}}); err == nil {
+		t.Error("SetPeers with a whitespace password succeeded")
+	}
+	r := newReceiver(t, netip.MustParseAddr("127.0.0.2"), ebgp, lo1, myASN, receiverOpts{})
+	if err := s.SetPeers([]Peer{r.peer("r", myASN, lo1)}); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	_, err = s.addPeer(context.Background(), long)
+	s.mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "cannot be set on the listening socket") {
+		t.Fatalf("addPeer with a password the socket refuses: err = %v", err)
+	}
+	if strings.Contains(err.Error(), long.Password) {
+		t.Error("the error carries the password")
+	}
+	var n int
+	_ = s.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+		if p.GetConf().GetNeighborAddress() == long.Address.String() {
+			n++
+		}
+	})
+	if n != 0 {
+		t.Error("the neighbour whose MD5 key could not be set is still configured in GoBGP")
+	}
+}
