@@ -25,6 +25,15 @@
 //   - Ranges of one pool may overlap or touch; the pool is their union.
 //     Pools may overlap each other (a status condition elsewhere reports
 //     it): an address is held once, whichever pool it came from.
+//   - A frozen pool (Pool.Frozen: its configuration is invalid) gives
+//     nothing new — no automatic allocation, no pin, no request, no
+//     backfill — but what Services hold from it stays valid and held, also
+//     across Restore. Unfrozen, it gives again.
+//   - Multicast, loopback, link-local, unspecified and broadcast addresses
+//     (Special) are removed from every pool at SetPools: never handed out,
+//     accepted as requests or counted, whatever the ranges say.
+//   - Messages summarise lists of pools (count and the first three) and
+//     are cut at MaxReason bytes, however many pools there are.
 //   - A CIDR with host bits set is rejected rather than widened.
 //   - avoidBuggyIPs removes .0 and .255 from the pool altogether: they are
 //     neither handed out nor accepted as requests, and not counted.

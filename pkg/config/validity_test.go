@@ -343,6 +343,33 @@ func TestValidityDependsOnlyOnTheSetOfObjects(t *testing.T) {
 	}
 }
 
+// TestValidityDependsOnAgeOrderNotOnClockValues shifts every timestamp by
+// the same amount: only the order of ages matters.
+func TestValidityDependsOnAgeOrderNotOnClockValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 20 {
+		objs := messyObjects(rng)
+		want, wantErrs := Build(objs)
+		shifted := shuffle(rng, objs)
+		shift := func(m *metav1.ObjectMeta) {
+			m.CreationTimestamp = metav1.NewTime(m.CreationTimestamp.Add(37 * time.Hour))
+		}
+		for i := range shifted.Pools {
+			shift(&shifted.Pools[i].ObjectMeta)
+		}
+		for i := range shifted.BGPPeers {
+			shift(&shifted.BGPPeers[i].ObjectMeta)
+		}
+		for i := range shifted.Communities {
+			shift(&shifted.Communities[i].ObjectMeta)
+		}
+		got, gotErrs := Build(shifted)
+		if !reflect.DeepEqual(got, want) || !sameErrors(gotErrs, wantErrs) {
+			t.Fatalf("round %d: shifting every timestamp changed the result:\n got %v\nwant %v", round, gotErrs, wantErrs)
+		}
+	}
+}
+
 func sameErrors(a, b Errors) bool {
 	key := func(es Errors) map[string]int {
 		m := map[string]int{}
