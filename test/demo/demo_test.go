@@ -56,7 +56,9 @@ func TestDemoTellsTheSeedStoryAndCleansUp(t *testing.T) {
 		"AllocationFailed no eligible pool has IPv6", // with its Warning
 		"IPBackfilled", // the pool gains IPv6
 		"(IPv4 unchanged, IPv6 added)",
-		"L2 node", // heraldctl status names the announcing node
+		"L2 node",              // heraldctl status names the announcing node
+		"answered by pod web-", // curl through the addresses reaches a backend
+		"Failover in requests",
 		"Done in",
 	} {
 		if !strings.Contains(out, want) {

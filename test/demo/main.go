@@ -62,6 +62,8 @@ type demo struct {
 	st                            state
 	procs                         []*os.Process
 	step                          int
+	pods                          map[string]*netlab.Pod // one backend per node
+	speakers                      map[string]*netlab.Proc
 }
 
 func main() {
@@ -73,7 +75,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	d := &demo{root: root, dir: filepath.Join(root, ".demo")}
+	d := &demo{root: root, dir: filepath.Join(root, ".demo"), pods: map[string]*netlab.Pod{}, speakers: map[string]*netlab.Proc{}}
 	switch os.Args[1] {
 	case "down":
 		if err := d.down(); err != nil {
@@ -179,6 +181,9 @@ func (d *demo) run(keep bool) error {
 	if err := d.startHerald(ctx); err != nil {
 		return err
 	}
+	if err := d.startBackends(); err != nil {
+		return err
+	}
 	if err := d.kubectlStdin(configYAML, "apply", "-f", "-"); err != nil {
 		return err
 	}
@@ -203,6 +208,7 @@ func (d *demo) run(keep bool) error {
 	if err := d.report(ctx); err != nil {
 		return err
 	}
+	d.curlAll(ctx)
 	d.events("web-require")
 
 	d.say("The admin adds an IPv6 range to the IPv4-only pool: both Services are completed (backfill), web-prefer keeps its IPv4")
@@ -227,6 +233,7 @@ func (d *demo) run(keep bool) error {
 	if err := d.report(ctx); err != nil {
 		return err
 	}
+	d.curlAll(ctx)
 	d.events("web-prefer")
 	d.events("web-require")
 
@@ -238,6 +245,10 @@ func (d *demo) run(keep bool) error {
 		for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 			fmt.Println("    " + l)
 		}
+	}
+
+	if err := d.killOwner(after[0]); err != nil {
+		return err
 	}
 
 	d.say("Done in %s", time.Since(start).Round(time.Second))
@@ -300,22 +311,29 @@ func (d *demo) startHerald(ctx context.Context) error {
 			return err
 		}
 		d.st.PIDs = append(d.st.PIDs, p.Cmd.Process.Pid)
+		d.speakers[n] = p
 		d.note("speaker %s pid %-7d log %s", n, p.Cmd.Process.Pid, log.Name())
 	}
 	return d.save()
 }
 
 // endpoints stands in for the endpoint controller (there is no kubelet or
-// controller-manager): every Service gets ready endpoints on every node.
+// controller-manager): every Service gets the backend pod of every node.
 func (d *demo) endpoints(ctx context.Context) error {
 	for _, svc := range []string{"web-prefer", "web-require", "api"} {
-		for fam, base := range map[discoveryv1.AddressType]string{discoveryv1.AddressTypeIPv4: "10.244.%d.10", discoveryv1.AddressTypeIPv6: "fd00:10:244:%d::10"} {
+		for _, fam := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
 			sl := &discoveryv1.EndpointSlice{
 				ObjectMeta:  metav1.ObjectMeta{Name: svc + "-" + strings.ToLower(string(fam)), Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
 				AddressType: fam,
 			}
-			for i, n := range []string{"node1", "node2", "node3"} {
-				sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf(base, i+1)}, NodeName: new(n), Conditions: discoveryv1.EndpointConditions{Ready: new(true)}})
+			sl.Ports = []discoveryv1.EndpointPort{{Name: new("http"), Port: new(backendPorts[svc])}}
+			for _, n := range []string{"node1", "node2", "node3"} {
+				a := d.pods[n].V4
+				if fam == discoveryv1.AddressTypeIPv6 {
+					a = d.pods[n].V6
+				}
+				sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{a.String()}, NodeName: new(n),
+					Conditions: discoveryv1.EndpointConditions{Ready: new(true), Serving: new(true), Terminating: new(false)}})
 			}
 			if err := d.c.Create(ctx, sl); err != nil {
 				return err

@@ -33,7 +33,7 @@ type Pod struct {
 	Node   string
 	V4, V6 netip.Addr
 	veth   string // the node-side end
-	srv    *http.Server
+	srvs   []*http.Server
 }
 
 // nodeSlice returns the node's pod slices, by its position among nodes.
@@ -145,7 +145,8 @@ func (l *Lab) AddPod(node, name string) (*Pod, error) {
 	return &Pod{Host: h, Node: node, V4: v4, V6: v6, veth: veth}, nil
 }
 
-// Serve starts the pod's HTTP server on port, both families. Every answer is
+// Serve starts an HTTP server of the pod on port, both families (call it
+// once per port). Every answer is
 // one line naming the pod, its node and the client's address as the pod
 // sees it: "pod=web-1 node=node1 client=192.0.2.100:41234".
 func (p *Pod) Serve(port int) error {
@@ -158,7 +159,7 @@ func (p *Pod) Serve(port int) error {
 	if err != nil {
 		return fmt.Errorf("pod %s: listen :%d: %w", p.Spec.Name, port, err)
 	}
-	p.srv = &http.Server{
+	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
 			fmt.Fprintf(w, "pod=%s node=%s client=%s\n", p.Spec.Name, p.Node, r.RemoteAddr)
@@ -167,20 +168,28 @@ func (p *Pod) Serve(port int) error {
 		MaxHeaderBytes:    8 << 10,
 	}
 	p.lab.mu.Lock()
-	p.lab.closers = append(p.lab.closers, p)
+	if len(p.srvs) == 0 {
+		p.lab.closers = append(p.lab.closers, p)
+	}
+	p.srvs = append(p.srvs, srv)
 	p.lab.mu.Unlock()
-	go func() { _ = p.srv.Serve(ln) }()
+	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
 
-// Close stops the pod's HTTP server.
+// Close stops the pod's HTTP servers.
 func (p *Pod) Close() error {
-	if p.srv == nil {
-		return nil
+	p.lab.mu.Lock()
+	srvs := p.srvs
+	p.srvs = nil
+	p.lab.mu.Unlock()
+	var errs []error
+	for _, srv := range srvs {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		errs = append(errs, srv.Shutdown(ctx))
+		cancel()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	return p.srv.Shutdown(ctx)
+	return errors.Join(errs...)
 }
 
 // Answer is one parsed backend reply.
