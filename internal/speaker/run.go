@@ -35,6 +35,7 @@ type RunOptions struct {
 	MemberlistBind                           string
 	MemberlistPort                           int
 	MemberlistSecret                         string
+	MemberlistInsecure                       bool
 	BGPPort                                  int
 	BGPListenAddress                         string // empty = all addresses
 	BurstCount                               int
@@ -246,11 +247,15 @@ func startMembers(ctx context.Context, c client.Client, f RunOptions, node *core
 		if len(key) == 0 {
 			return nil, fmt.Errorf("memberlist secret %s/%s has no key \"secretkey\"", f.Namespace, f.MemberlistSecret)
 		}
+	case apierrors.IsNotFound(err) && f.MemberlistInsecure:
+		log.Warn("memberlist secret not found; gossip is unencrypted and unauthenticated (--memberlist-insecure)", "secret", f.Namespace+"/"+f.MemberlistSecret)
 	case apierrors.IsNotFound(err):
-		log.Warn("memberlist secret not found; gossip is unencrypted", "secret", f.Namespace+"/"+f.MemberlistSecret)
+		return nil, fmt.Errorf("memberlist secret %s/%s not found: without it anyone reaching the memberlist port could forge gossip; "+
+			"create it with `kubectl -n %s create secret generic %s --from-literal=secretkey=$(openssl rand -base64 24)`, "+
+			"or start with --memberlist-insecure to gossip unencrypted", f.Namespace, f.MemberlistSecret, f.Namespace, f.MemberlistSecret)
 	default:
 		return nil, fmt.Errorf("memberlist secret %s/%s: %w", f.Namespace, f.MemberlistSecret, err)
 	}
 	return members.New(members.Options{NodeName: f.NodeName, BindAddr: addr, Port: f.MemberlistPort, SecretKey: key,
-		Logger: log, Registerer: ctrlmetrics.Registry})
+		Insecure: f.MemberlistInsecure, Logger: log, Registerer: ctrlmetrics.Registry})
 }

@@ -95,7 +95,7 @@ func (tn testNet) peers(names ...string) map[string]netip.Addr {
 }
 
 func (tn testNet) opts(i int, name string) Options {
-	return Options{NodeName: name, BindAddr: tn.addrs[i], Port: tn.port, Logger: testLogger()}
+	return Options{NodeName: name, BindAddr: tn.addrs[i], Port: tn.port, Logger: testLogger(), Insecure: true}
 }
 
 // start creates a member and closes it when the test ends. Other programs

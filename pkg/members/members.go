@@ -51,6 +51,10 @@ type Options struct {
 	// (16, 24 or 32 bytes for AES-128/192/256); members without the same key
 	// cannot join and their packets are dropped.
 	SecretKey []byte
+	// Insecure allows running without SecretKey: gossip and leave notices
+	// are then neither encrypted nor authenticated, so anyone who can send
+	// UDP to Port can forge them. New refuses an empty SecretKey without it.
+	Insecure bool
 	// Logger receives structured logs (key "node" is this member); nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -103,6 +107,9 @@ func New(opts Options) (*Members, error) {
 	}
 	if port < 1 || port > 65535 {
 		return nil, fmt.Errorf("members: node %s: port %d out of range", opts.NodeName, opts.Port)
+	}
+	if len(opts.SecretKey) == 0 && !opts.Insecure {
+		return nil, fmt.Errorf("members: node %s: no secret key: gossip would be unauthenticated (set Insecure to allow that)", opts.NodeName)
 	}
 	switch len(opts.SecretKey) {
 	case 0, 16, 24, 32:

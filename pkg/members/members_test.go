@@ -499,7 +499,7 @@ func TestIPv6Join(t *testing.T) {
 	for _, name := range []string{"a", "b"} {
 		var m *Members
 		for range 20 { // two free ports on ::1
-			o := Options{NodeName: name, BindAddr: lo, Port: 20000 + mrand.IntN(12000), Logger: testLogger()}
+			o := Options{NodeName: name, BindAddr: lo, Port: 20000 + mrand.IntN(12000), Logger: testLogger(), Insecure: true}
 			var err error
 			if m, err = New(o); err == nil {
 				t.Cleanup(func() { m.Close() })

@@ -62,7 +62,7 @@ func TestHelperMember(t *testing.T) {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	m, err := New(Options{NodeName: os.Getenv("HERALD_MEMBERS_NAME"), BindAddr: addr, Port: port,
-		SecretKey: key, Logger: testLogger()})
+		SecretKey: key, Insecure: len(key) == 0, Logger: testLogger()})
 	if err != nil {
 		fail(err)
 	}

@@ -15,10 +15,11 @@ package members
 type view struct {
 	alive    map[string]uint64 // member name -> process instance
 	departed map[string]uint64 // member name -> instance that sent a leave notice
+	gone     map[string]uint64 // member name -> instance memberlist declared dead or left
 }
 
 func newView() view {
-	return view{alive: map[string]uint64{}, departed: map[string]uint64{}}
+	return view{alive: map[string]uint64{}, departed: map[string]uint64{}, gone: map[string]uint64{}}
 }
 
 // join records that memberlist considers name alive as instance (0 when its
@@ -31,6 +32,7 @@ func (v *view) join(name string, instance uint64) bool {
 		}
 		delete(v.departed, name)
 	}
+	delete(v.gone, name)
 	_, had := v.alive[name]
 	v.alive[name] = instance
 	return !had
@@ -38,25 +40,57 @@ func (v *view) join(name string, instance uint64) bool {
 
 // leave records that memberlist declared name dead or left.
 func (v *view) leave(name string) bool {
-	_, had := v.alive[name]
+	inst, had := v.alive[name]
 	delete(v.alive, name)
+	if had {
+		bounded(v.gone)
+		v.gone[name] = inst
+	}
 	return had
 }
 
-// notice records a leave notice from instance of name.
+// notice records a leave notice from instance of name. Only a notice about
+// a member the view knows as that instance (alive, or just declared gone by
+// memberlist) counts: notices naming unknown members or other instances are
+// ignored and leave nothing behind, so forged names cannot grow departed.
 func (v *view) notice(name string, instance uint64) bool {
 	if instance == 0 {
 		return false
 	}
 	cur, had := v.alive[name]
-	if had && cur != instance {
-		// A notice from an earlier process of a restarted member.
+	if !had {
+		if v.gone[name] == instance {
+			// Memberlist already saw it go; keep its late "alive" out.
+			bounded(v.departed)
+			v.departed[name] = instance
+		}
 		return false
 	}
+	if cur != instance {
+		// An earlier process of a restarted member.
+		return false
+	}
+	bounded(v.departed)
 	v.departed[name] = instance
 	delete(v.alive, name)
-	return had
+	return true
 }
+
+// bounded makes room for one more entry, dropping an arbitrary one at
+// maxDeparted.
+func bounded(m map[string]uint64) {
+	if len(m) < maxDeparted {
+		return
+	}
+	for n := range m {
+		delete(m, n)
+		return
+	}
+}
+
+// maxDeparted bounds departed and gone (each holds only names memberlist
+// admitted; the bound caps even a cluster churning through many names).
+const maxDeparted = 4096
 
 func (v *view) names() map[string]bool {
 	out := make(map[string]bool, len(v.alive))

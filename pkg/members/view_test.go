@@ -1,7 +1,11 @@
 package members
 
 import (
+	"fmt"
 	"maps"
+	mrand "math/rand/v2"
+	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -44,6 +48,12 @@ func TestView(t *testing.T) {
 		{"members without Herald metadata are never matched by notices", []step{
 			{"join", "a", 0, true}, {"notice", "a", 0, false},
 		}, []string{"a"}},
+		{"a notice naming an unknown member is ignored", []step{
+			{"join", "a", 1, true}, {"notice", "forged", 9, false}, {"join", "forged", 9, true},
+		}, []string{"a", "forged"}},
+		{"a notice with another instance than the alive one is ignored", []step{
+			{"join", "a", 1, true}, {"notice", "a", 2, false},
+		}, []string{"a"}},
 		{"members are independent", []step{
 			{"join", "a", 1, true}, {"join", "b", 7, true}, {"notice", "a", 1, true}, {"join", "c", 3, true},
 		}, []string{"b", "c"}},
@@ -73,5 +83,38 @@ func TestView(t *testing.T) {
 				t.Errorf("alive = %v, want %v", sorted(got), sorted(want))
 			}
 		})
+	}
+}
+
+// Leave notices naming members the view never knew leave nothing behind, and
+// what they may leave stays bounded.
+func TestForgedLeaveNoticesDoNotGrowTheView(t *testing.T) {
+	v := newView()
+	v.join("a", 1)
+	for i := range 100000 {
+		v.notice(fmt.Sprintf("forged-%d", i), uint64(i+1))
+	}
+	if len(v.departed) != 0 || len(v.gone) != 0 {
+		t.Errorf("after forged notices: departed %d, gone %d entries, want 0", len(v.departed), len(v.gone))
+	}
+	for i := range 2 * maxDeparted {
+		n := fmt.Sprintf("n%d", i)
+		v.join(n, 1)
+		v.leave(n)
+		v.notice(n, 1)
+	}
+	if len(v.departed) > maxDeparted || len(v.gone) > maxDeparted {
+		t.Errorf("departed %d, gone %d entries, want at most %d", len(v.departed), len(v.gone), maxDeparted)
+	}
+}
+
+// Without a key New refuses to start unless the caller opts out explicitly.
+func TestNoKeyIsRefusedUnlessInsecure(t *testing.T) {
+	o := Options{NodeName: "a", BindAddr: netip.MustParseAddr("127.0.0.1"), Port: 20000 + mrand.IntN(12000), Logger: testLogger()}
+	if m, err := New(o); err == nil {
+		m.Close()
+		t.Fatal("New without a secret key and without Insecure succeeded")
+	} else if !strings.Contains(err.Error(), "no secret key") {
+		t.Errorf("error %q does not say the key is missing", err)
 	}
 }

@@ -304,7 +304,7 @@ func (d *demo) startHerald(ctx context.Context) error {
 			return err
 		}
 		sp := d.lab.Host(n).Command(filepath.Join(bin, "speaker"), "--kubeconfig", d.kubeconfig, "--node-name", n,
-			"--metrics-bind-address", "127.0.0.1:7474", "--health-probe-bind-address", "127.0.0.1:7475")
+			"--metrics-bind-address", "127.0.0.1:7474", "--health-probe-bind-address", "127.0.0.1:7475", "--memberlist-insecure")
 		sp.Stdout, sp.Stderr = log, log
 		p, err := d.lab.Host(n).StartCmd(sp)
 		if err != nil {

@@ -153,7 +153,8 @@ func (c *cluster) startController() error {
 // DaemonSet would with hostNetwork.
 func (c *cluster) startSpeaker(node string, extra ...string) (*netlab.Proc, error) {
 	args := append([]string{"--kubeconfig", c.env.Kubeconfig, "--node-name", node, "--namespace", heraldNS,
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "debug"}, extra...)
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "debug",
+		"--memberlist-insecure"}, extra...) // the lab creates no memberlist Secret
 	p, err := c.lab.Host(node).Start(filepath.Join(c.bins, "speaker"), args...)
 	if err != nil {
 		return nil, err
