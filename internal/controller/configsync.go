@@ -170,6 +170,11 @@ func (c *Controller) reportConfig(ctx context.Context, objs config.Objects, errs
 		id := r.kind + "/" + r.obj.GetName()
 		seen[id] = true
 		msg, warn := errs.For(r.kind, r.obj.GetName()).Error(), warnings.For(r.kind, r.obj.GetName()).Error()
+		valid := 1.0
+		if msg != "" {
+			valid = 0
+		}
+		c.metrics.configObjectValid.WithLabelValues(r.kind, r.obj.GetName()).Set(valid)
 		report := msg + "|" + warn
 		if c.reported[id] == report {
 			continue
@@ -186,6 +191,9 @@ func (c *Controller) reportConfig(ctx context.Context, objs config.Objects, errs
 	for id := range c.reported {
 		if !seen[id] {
 			delete(c.reported, id)
+			if kind, name, ok := strings.Cut(id, "/"); ok {
+				c.metrics.configObjectValid.DeleteLabelValues(kind, name)
+			}
 		}
 	}
 	c.lastErrors = errs

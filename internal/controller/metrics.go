@@ -13,6 +13,9 @@ type metrics struct {
 	allocations       *prometheus.CounterVec
 	reconcileDuration prometheus.Histogram
 	configValid       prometheus.Gauge
+	// configObjectValid is 1/0 per configuration object (kind, name); the
+	// alert HeraldConfigObjectInvalid reads it (docs/monitoring.md).
+	configObjectValid *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,9 +37,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "herald_config_valid",
 			Help: "1 when the latest set of configuration objects is valid, 0 while the last good one stays in force.",
 		}),
+		configObjectValid: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_config_object_valid",
+			Help: "1 when the configuration object is in force as written, 0 when it is disabled (see its Valid condition).",
+		}, []string{"kind", "name"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.poolAddresses, m.allocations, m.reconcileDuration, m.configValid)
+		reg.MustRegister(m.poolAddresses, m.allocations, m.reconcileDuration, m.configValid, m.configObjectValid)
 	}
 	return m
 }
