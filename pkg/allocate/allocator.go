@@ -335,6 +335,13 @@ func (a *Allocator) decide(svc *Service, h *holding) decision {
 		var got [2]netip.Addr
 		n := 0
 		for _, f := range want {
+			// A Service moving pools keeps what it holds where the new pool
+			// contains it: its own address is free for it, not taken.
+			if x := held[f.index()]; x.IsValid() && p.contains(x) && a.clash(svc, x).other == "" {
+				got[f.index()] = x
+				n++
+				continue
+			}
 			if x, ok := a.pick(p, f, svc); ok {
 				got[f.index()] = x
 				n++

@@ -493,6 +493,28 @@ func TestPinChangeKeepsTheOldAddressUntilTheNewPoolCanGive(t *testing.T) {
 	}
 }
 
+// A Service moving to another pool keeps any address it holds that the new
+// pool contains: its own address is free for it. Found by the property test:
+// the held IPv6 counted as taken, so the move fell back to IPv4 only and the
+// next Assign backfilled (a second decision for one observation).
+func TestPinChangeKeepsAHeldAddressTheNewPoolContains(t *testing.T) {
+	a := newAllocator(t, pool("a", "192.0.2.10/32", "2001:db8::10/127"), pool("b", "198.51.100.10/32"))
+	s := svc("ns/s", PreferDualStack, IPv4, IPv6)
+	expect(t, a.Assign(s), "a", Complete, "192.0.2.10", "2001:db8::10")
+
+	// The IPv6 range moves to pool b; then the Service is pinned there.
+	a.SetPools([]Pool{pool("a", "192.0.2.10/32"), pool("b", "198.51.100.10/32", "2001:db8::10/127")})
+	s.Pool = "b"
+	r := a.Assign(s)
+	expect(t, r, "b", Complete, "198.51.100.10", "2001:db8::10")
+	if !slices.Equal(r.Released, ips("192.0.2.10")) {
+		t.Fatalf("move released %v, want only 192.0.2.10", r.Released)
+	}
+	if again := a.Assign(s); again.Changed {
+		t.Fatalf("re-assign after the move changed: %+v", again)
+	}
+}
+
 func TestPinnedPoolShrinkIsReportedNotMoved(t *testing.T) {
 	a := newAllocator(t, pool("a", v4a))
 	s := svc("ns/s", SingleStack, IPv4)

@@ -264,7 +264,7 @@ func (m *model) checkStale(t *rapid.T, s, prevSvc Service, prev []netip.Addr, he
 		t.Fatalf("ErrStale although %v is usable", kept)
 	}
 	if s.Pool != "" && s.Pool != prevSvc.Pool {
-		if _, got := m.bruteForce(s, want, heldBy, accepted); len(got) > 0 {
+		if _, got := m.bruteForce(s, want, prev, heldBy, accepted); len(got) > 0 {
 			t.Fatalf("the pin changed to %s, which can give %v, but the Service did not move", s.Pool, got)
 		}
 	}
@@ -342,7 +342,7 @@ func (m *model) checkStability(t *rapid.T, s Service, prevSvc Service, prev, add
 	}
 	if len(kept) == 0 || moving {
 		// A fresh choice: it must be exactly the brute-force one.
-		wantPool, wantAddrs := m.bruteForce(s, want, heldBy, accepted)
+		wantPool, wantAddrs := m.bruteForce(s, want, prev, heldBy, accepted)
 		if moving && len(wantAddrs) == 0 {
 			t.Fatalf("a blocked move succeeded: %+v", r)
 		}
@@ -370,7 +370,8 @@ func (m *model) checkStability(t *rapid.T, s Service, prevSvc Service, prev, add
 // bruteForce is the policy table over the universe: every wanted family
 // from the first eligible pool giving them all, else (PreferDualStack) the
 // primary, else the secondary.
-func (m *model) bruteForce(s Service, want []Family, heldBy map[netip.Addr][]string, accepted map[string]Service) (string, []netip.Addr) {
+// held are the addresses s holds: one a pool contains stays when s moves there.
+func (m *model) bruteForce(s Service, want []Family, held []netip.Addr, heldBy map[netip.Addr][]string, accepted map[string]Service) (string, []netip.Addr) {
 	pools := slices.Clone(m.pools)
 	slices.SortStableFunc(pools, func(x, y Pool) int {
 		rank := func(p Pool) int {
@@ -389,6 +390,13 @@ func (m *model) bruteForce(s Service, want []Family, heldBy map[netip.Addr][]str
 		}
 		var got []netip.Addr
 		for i, f := range want {
+			if x, ok := keepable(p, f, s, held, heldBy, accepted); ok {
+				got = append(got, x)
+				if firstOf[i] == "" {
+					firstOf[i], addrOf[i] = p.Name, x
+				}
+				continue
+			}
 			if x, ok := m.pickBrute(p, f, s, heldBy, accepted); ok {
 				got = append(got, x)
 				if firstOf[i] == "" {
@@ -440,6 +448,23 @@ func (m *model) pickBrute(p Pool, f Family, s Service, heldBy map[netip.Addr][]s
 		}
 	}
 	return free, free.IsValid()
+}
+
+// keepable returns the address of family f that s holds, if p contains it
+// and every other user of it may share it with s.
+func keepable(p Pool, f Family, s Service, held []netip.Addr, heldBy map[netip.Addr][]string, accepted map[string]Service) (netip.Addr, bool) {
+	for _, x := range held {
+		if FamilyOf(x) != f || !refContains(p, x) {
+			continue
+		}
+		for _, u := range heldBy[x] {
+			if u != s.Key && !compatible(accepted[u], s) {
+				return netip.Addr{}, false
+			}
+		}
+		return x, true
+	}
+	return netip.Addr{}, false
 }
 
 func compatible(x, y Service) bool {
