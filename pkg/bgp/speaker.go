@@ -9,6 +9,14 @@
 // its session, an unchanged route is never re-sent (routers see no churn).
 // Routes learnt from peers are rejected on import, so they are neither
 // installed (Herald never programs the kernel from BGP) nor re-advertised.
+//
+// Received paths are not bounded yet: GoBGP v4.8 stores every received
+// path in the peer's Adj-RIB-In before import policy runs (peer.handleUpdate
+// calls adjRibIn.Update unconditionally), and its only per-neighbour bound,
+// the prefix limit, sets the peer administratively down when exceeded —
+// which would withdraw this node's own announcements. Not negotiating a
+// family would stop sending it too. A router that sends a full table costs
+// memory here; filter on the router (export nothing to Herald's sessions).
 package bgp
 
 import (
