@@ -2,16 +2,18 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -38,16 +40,17 @@ const (
 	poolStatusKey = "pool-status"
 )
 
-// Pool condition types and reasons.
+// Condition types and reasons the controller writes on configuration
+// objects; the names are the API's (v1beta1).
 const (
-	PoolConditionReady               = "Ready"
-	PoolConditionOverlapsServiceCIDR = "OverlapsServiceCIDR"
-	ReasonInvalid                    = "InvalidConfiguration"
-	ReasonOverlapping                = "Overlapping"
-	ReasonInUse                      = "InUse"
+	ConditionValid                   = v1beta1.ConditionValid
+	PoolConditionOverlapsServiceCIDR = v1beta1.ConditionOverlapsServiceCIDR
+	ReasonValid                      = v1beta1.ReasonValid
+	ReasonOverlapping                = v1beta1.ReasonOverlapping
 	ReasonNoOverlap                  = "NoOverlap"
-	EventConfigInvalid               = "ConfigurationInvalid"
-	EventConfigWarning               = "ConfigurationWarning"
+	EventConfigValid                 = v1beta1.EventConfigValid
+	EventConfigInvalid               = v1beta1.EventConfigInvalid
+	EventConfigWarning               = v1beta1.EventConfigWarning
 )
 
 type configReconciler struct{ *Controller }
@@ -92,30 +95,31 @@ func (r configReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		}
 	}
 	r.mu.Unlock()
-	return ctrl.Result{}, r.writePoolStatus(ctx)
+	retry, err := r.writeConfigStatus(ctx)
+	if retry && err == nil {
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	return ctrl.Result{}, err
 }
 
-// loadConfig reads every Herald object, validates the set and, when valid
-// and different from the last good configuration, hands the pools to the
-// allocator and wakes the Services that may gain or must move. An invalid
-// set keeps the last good configuration in force: nothing already allocated
-// is dropped because of a typo. The caller holds c.mu.
+// loadConfig reads every Herald object and builds the configuration in
+// force: config.Build never fails as a whole, an invalid object only
+// disables itself (a frozen pool keeps what Services hold from it). When
+// what it depends on changed it hands the pools to the allocator and wakes
+// the Services that may gain or must move. The caller holds c.mu.
 func (c *Controller) loadConfig(ctx context.Context) (changed bool, err error) {
 	log := ctrl.LoggerFrom(ctx)
 	objs, fingerprint, err := c.snapshot(ctx)
 	if err != nil {
 		return false, err
 	}
-	cfg, errs := config.Build(objs)
-	c.reportConfig(ctx, objs, errs, cfg)
-	if errs != nil {
-		c.metrics.configValid.Set(0)
-		log.Info("configuration invalid; keeping the last good one", "errors", errs.Error())
-		return false, nil
-	}
-	c.metrics.configValid.Set(1)
 	if c.cfg != nil && fingerprint == c.configFingerprint {
 		return false, nil
+	}
+	cfg, errs := config.Build(objs)
+	c.reportWarnings(ctx, objs, cfg)
+	if len(errs) > 0 {
+		log.Info("some configuration objects are disabled; the rest is in force", "errors", config.Bound(errs.Error(), 4096))
 	}
 	invalid := c.alloc.SetPools(cfg.Pools)
 	c.cfg, c.configFingerprint = cfg, fingerprint
@@ -128,7 +132,7 @@ func (c *Controller) loadConfig(ctx context.Context) (changed bool, err error) {
 	c.enqueueWaiting()
 	c.enqueueConfig(poolStatusKey)
 	log.Info("configuration loaded", "pools", len(cfg.Pools), "l2Advertisements", len(cfg.L2Advertisements),
-		"bgpAdvertisements", len(cfg.BGPAdvertisements), "peers", len(cfg.Peers))
+		"bgpAdvertisements", len(cfg.BGPAdvertisements), "peers", len(cfg.Peers), "disabled", len(errs))
 	return true, nil
 }
 
@@ -152,63 +156,47 @@ func (c *Controller) snapshot(ctx context.Context) (config.Objects, uint64, erro
 	return objs, h.Sum64(), nil
 }
 
-// reportConfig emits an Event on each object whose problems changed since
-// the last report, so an unchanged bad object does not flood Events.
-func (c *Controller) reportConfig(ctx context.Context, objs config.Objects, errs config.Errors, cfg *config.Config) {
-	type ref struct {
-		obj  config.Object
-		kind string
-	}
-	var all []ref
-	objs.Each(func(kind string, o config.Object) { all = append(all, ref{o, kind}) })
-	var warnings config.Errors
-	if cfg != nil {
-		warnings = cfg.Warnings
-	}
+// reportWarnings emits an Event on each object whose warnings (settings
+// without effect) changed since the last report, so an unchanged object
+// does not flood Events. Validity Events are written with the Valid
+// condition (writeConfigStatus). The caller holds c.mu.
+func (c *Controller) reportWarnings(ctx context.Context, objs config.Objects, cfg *config.Config) {
 	seen := map[string]bool{}
-	for _, r := range all {
-		id := r.kind + "/" + r.obj.GetName()
+	objs.Each(func(kind string, o config.Object) {
+		id := kind + "/" + o.GetName()
 		seen[id] = true
-		msg, warn := errs.For(r.kind, r.obj.GetName()).Error(), warnings.For(r.kind, r.obj.GetName()).Error()
-		valid := 1.0
-		if msg != "" {
-			valid = 0
+		warn := config.Errors(cfg.Warnings).For(kind, o.GetName()).Error()
+		if c.reported[id] == warn {
+			return
 		}
-		c.metrics.configObjectValid.WithLabelValues(r.kind, r.obj.GetName()).Set(valid)
-		report := msg + "|" + warn
-		if c.reported[id] == report {
-			continue
-		}
-		c.reported[id] = report
-		if msg != "" {
-			c.recorder.Eventf(r.obj, nil, corev1.EventTypeWarning, EventConfigInvalid, "Validate", "%s; the last valid configuration stays in force", msg)
-			ctrl.LoggerFrom(ctx).Info("invalid configuration object", "kind", r.kind, "name", r.obj.GetName(), "error", msg)
-		}
+		c.reported[id] = warn
 		if warn != "" {
-			c.recorder.Eventf(r.obj, nil, corev1.EventTypeWarning, EventConfigWarning, "Validate", "%s", warn)
+			c.eventf(o, corev1.EventTypeWarning, EventConfigWarning, "Validate", "%s", warn)
+			ctrl.LoggerFrom(ctx).Info("configuration setting without effect", "kind", kind, "name", o.GetName(), "warning", warn)
 		}
-	}
+	})
 	for id := range c.reported {
 		if !seen[id] {
 			delete(c.reported, id)
-			if kind, name, ok := strings.Cut(id, "/"); ok {
-				c.metrics.configObjectValid.DeleteLabelValues(kind, name)
-			}
 		}
 	}
-	c.lastErrors = errs
 }
 
-// writePoolStatus converges every pool's status: per-family counts from the
-// allocator and conditions from validation and ServiceCIDR overlaps.
-func (c *Controller) writePoolStatus(ctx context.Context) error {
-	var pools v1beta1.IPAddressPoolList
-	if err := c.client.List(ctx, &pools, client.InNamespace(c.opts.Namespace)); err != nil {
-		return fmt.Errorf("list pools: %w", err)
+// writeConfigStatus converges the status of every configuration object:
+// the Valid condition from the configuration in force and, on pools, the
+// per-family counts from the allocator and the OverlapsServiceCIDR
+// condition. It writes only what differs, and emits an Event on an object
+// only when its validity changes against the Valid condition it carries, so
+// a restarted controller repeats none. It reports whether a write lost a
+// race with a newer version of an object (the caller retries).
+func (c *Controller) writeConfigStatus(ctx context.Context) (retry bool, err error) {
+	objs, err := kube.ConfigObjects(ctx, c.client, c.opts.Namespace)
+	if err != nil {
+		return false, err
 	}
 	var cidrs networkingv1.ServiceCIDRList
 	if err := c.client.List(ctx, &cidrs); err != nil {
-		return fmt.Errorf("list servicecidrs: %w", err)
+		return false, fmt.Errorf("list servicecidrs: %w", err)
 	}
 	var serviceCIDRs []netip.Prefix
 	for _, sc := range cidrs.Items {
@@ -219,7 +207,7 @@ func (c *Controller) writePoolStatus(ctx context.Context) error {
 		}
 	}
 	c.mu.Lock()
-	cfg, errs := c.cfg, c.lastErrors
+	cfg := c.cfg
 	type counts struct{ a4, v4, a6, v6 int64 }
 	usage := map[string]counts{}
 	var overlaps map[string][]netip.Prefix
@@ -235,42 +223,150 @@ func (c *Controller) writePoolStatus(ctx context.Context) error {
 		}
 	}
 	c.mu.Unlock()
-
-	for i := range pools.Items {
-		p := &pools.Items[i]
-		orig := p.DeepCopy()
-		u := usage[p.Name]
-		p.Status.AssignedIPv4, p.Status.AvailableIPv4, p.Status.AssignedIPv6, p.Status.AvailableIPv6 = u.a4, u.v4, u.a6, u.v6
-		ready := metav1.Condition{Type: PoolConditionReady, Status: metav1.ConditionTrue, Reason: ReasonInUse, Message: "the pool's addresses are handed out", ObservedGeneration: p.Generation}
-		if perr := errs.For(config.KindPool, p.Name); len(perr) > 0 {
-			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonInvalid, perr.Error()
-			if slices.ContainsFunc(perr, func(e *config.Error) bool { return strings.Contains(e.Message, "overlaps") }) {
-				ready.Reason = ReasonOverlapping
-			}
-		} else if cfg == nil || cfg.Pool(p.Name) == nil {
-			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonInvalid, "not part of the configuration in force: another object is invalid"
-		}
-		meta.SetStatusCondition(&p.Status.Conditions, ready)
-		ov := metav1.Condition{Type: PoolConditionOverlapsServiceCIDR, Status: metav1.ConditionFalse, Reason: ReasonNoOverlap, Message: "no address is inside a service CIDR", ObservedGeneration: p.Generation}
-		if o := overlaps[p.Name]; len(o) > 0 {
-			ov.Status, ov.Reason, ov.Message = metav1.ConditionTrue, ReasonOverlapping, fmt.Sprintf("addresses overlap the cluster's service CIDRs %v: they may collide with ClusterIPs", o)
-		}
-		meta.SetStatusCondition(&p.Status.Conditions, ov)
-		if statusEqual(orig.Status, p.Status) {
-			continue
-		}
-		if err := c.client.Status().Patch(ctx, p, client.MergeFrom(orig)); err != nil {
-			return fmt.Errorf("pool %q: patch status: %w", p.Name, err)
-		}
+	if cfg == nil {
+		return false, nil
 	}
-	return nil
+
+	c.setValidityGauges(objs, cfg)
+	var errs []error
+	objs.Each(func(kind string, o config.Object) {
+		v := cfg.Validity(kind, o.GetName())
+		if v.Reason == "" {
+			return // created after the configuration in force was built: the next load covers it
+		}
+
+		orig := o.DeepCopyObject().(client.Object)
+		conds := conditionsOf(o)
+		var before *metav1.Condition // a copy: SetStatusCondition updates in place
+		if b := meta.FindStatusCondition(*conds, ConditionValid); b != nil {
+			before = new(*b)
+		}
+		meta.SetStatusCondition(conds, validCondition(v, o.GetGeneration()))
+		if p, ok := o.(*v1beta1.IPAddressPool); ok {
+			u := usage[p.Name]
+			p.Status.AssignedIPv4, p.Status.AvailableIPv4, p.Status.AssignedIPv6, p.Status.AvailableIPv6 = u.a4, u.v4, u.a6, u.v6
+			ov := metav1.Condition{Type: PoolConditionOverlapsServiceCIDR, Status: metav1.ConditionFalse, Reason: ReasonNoOverlap, Message: "no address is inside a service CIDR", ObservedGeneration: p.Generation}
+			if ol := overlaps[p.Name]; len(ol) > 0 {
+				ov.Status, ov.Reason, ov.Message = metav1.ConditionTrue, ReasonOverlapping, fmt.Sprintf("addresses overlap the cluster's service CIDRs %v: they may collide with ClusterIPs", ol)
+			}
+			meta.SetStatusCondition(&p.Status.Conditions, ov)
+			meta.RemoveStatusCondition(&p.Status.Conditions, "Ready") // written by older versions
+		}
+		if statusEqual(orig, o) {
+			return
+		}
+		err := c.client.Status().Patch(ctx, o, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		switch {
+		case apierrors.IsConflict(err):
+			retry = true // our copy was stale; its Valid condition may be too, so no Event yet
+			return
+		case apierrors.IsNotFound(err):
+			return
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s %q: patch status: %w", kind, o.GetName(), err))
+			return
+		}
+		if validityChanged(before, v) {
+			c.validityEvent(ctx, kind, o, v)
+		}
+	})
+	return retry, errors.Join(errs...)
 }
 
-func statusEqual(a, b v1beta1.IPAddressPoolStatus) bool {
-	if a.AssignedIPv4 != b.AssignedIPv4 || a.AvailableIPv4 != b.AvailableIPv4 || a.AssignedIPv6 != b.AssignedIPv6 || a.AvailableIPv6 != b.AvailableIPv6 {
-		return false
+// validCondition is the Valid condition of an object of validity v.
+func validCondition(v config.Validity, generation int64) metav1.Condition {
+	cond := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: v.Reason, Message: v.Message, ObservedGeneration: generation}
+	if !v.Valid {
+		cond.Status = metav1.ConditionFalse
 	}
-	return slices.EqualFunc(a.Conditions, b.Conditions, func(x, y metav1.Condition) bool {
+	if cond.Message == "" {
+		cond.Message = cond.Reason
+	}
+	return cond
+}
+
+// validityChanged says whether an object whose Valid condition was before
+// changed validity: it became valid or invalid, or is invalid for another
+// reason. A new object that is valid is not news.
+func validityChanged(before *metav1.Condition, v config.Validity) bool {
+	if before == nil {
+		return !v.Valid
+	}
+	if (before.Status == metav1.ConditionTrue) != v.Valid {
+		return true
+	}
+	return !v.Valid && before.Reason != v.Reason
+}
+
+func (c *Controller) validityEvent(ctx context.Context, kind string, o config.Object, v config.Validity) {
+	log := ctrl.LoggerFrom(ctx)
+	if v.Valid {
+		c.eventf(o, corev1.EventTypeNormal, EventConfigValid, "Validate", "%s %s is valid again and in force", kind, o.GetName())
+		log.Info("configuration object valid again", "kind", kind, "name", o.GetName())
+		return
+	}
+	c.eventf(o, corev1.EventTypeWarning, EventConfigInvalid, "Validate", "%s: %s", v.Reason, v.Message)
+	log.Info("configuration object disabled", "kind", kind, "name", o.GetName(), "reason", v.Reason, "message", v.Message)
+}
+
+// setValidityGauges sets herald_config_object_valid for every object cfg
+// knows and drops the series of objects that no longer exist.
+func (c *Controller) setValidityGauges(objs config.Objects, cfg *config.Config) {
+	live := map[[2]string]bool{}
+	objs.Each(func(kind string, o config.Object) {
+		if v := cfg.Validity(kind, o.GetName()); v.Reason != "" {
+			live[[2]string{kind, o.GetName()}] = true
+			c.metrics.configObjectValid.WithLabelValues(kind, o.GetName()).Set(boolGauge(v.Valid))
+		}
+	})
+	for id := range c.validSeries {
+		if !live[id] {
+			c.metrics.configObjectValid.DeleteLabelValues(id[0], id[1])
+			delete(c.validSeries, id)
+		}
+	}
+	for id := range live {
+		c.validSeries[id] = true
+	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// conditionsOf returns the conditions of a configuration object's status.
+func conditionsOf(o config.Object) *[]metav1.Condition {
+	switch o := o.(type) {
+	case *v1beta1.IPAddressPool:
+		return &o.Status.Conditions
+	case *v1beta1.L2Advertisement:
+		return &o.Status.Conditions
+	case *v1beta1.BGPAdvertisement:
+		return &o.Status.Conditions
+	case *v1beta1.BGPPeer:
+		return &o.Status.Conditions
+	case *v1beta1.Community:
+		return &o.Status.Conditions
+	case *v1beta1.BFDProfile:
+		return &o.Status.Conditions
+	}
+	panic(fmt.Sprintf("conditionsOf: not a configuration object: %T", o))
+}
+
+// statusEqual compares two versions of an object's status, ignoring
+// condition transition times (SetStatusCondition keeps them).
+func statusEqual(a, b config.Object) bool {
+	if pa, ok := a.(*v1beta1.IPAddressPool); ok {
+		pb := b.(*v1beta1.IPAddressPool)
+		if pa.Status.AssignedIPv4 != pb.Status.AssignedIPv4 || pa.Status.AvailableIPv4 != pb.Status.AvailableIPv4 ||
+			pa.Status.AssignedIPv6 != pb.Status.AssignedIPv6 || pa.Status.AvailableIPv6 != pb.Status.AvailableIPv6 {
+			return false
+		}
+	}
+	return slices.EqualFunc(*conditionsOf(a), *conditionsOf(b), func(x, y metav1.Condition) bool {
 		return x.Type == y.Type && x.Status == y.Status && x.Reason == y.Reason && x.Message == y.Message && x.ObservedGeneration == y.ObservedGeneration
 	})
 }

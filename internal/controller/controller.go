@@ -42,7 +42,7 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
-// Controller holds the allocator and the last good configuration, shared by
+// Controller holds the allocator and the configuration in force, shared by
 // the Service and configuration reconcilers.
 type Controller struct {
 	client   client.Client
@@ -52,13 +52,15 @@ type Controller struct {
 
 	mu          sync.Mutex
 	alloc       *allocate.Allocator
-	cfg         *config.Config // last good configuration; nil until one was valid
+	cfg         *config.Config // configuration in force; nil until first loaded
 	initialized bool
 	// What the configuration depends on, to skip rebuilding pools on status writes.
 	configFingerprint uint64
-	// Problems last reported per object ("Kind/name"), so Events fire on change only.
-	reported   map[string]string
-	lastErrors config.Errors
+	// Warnings last reported per object ("Kind/name"), so Events fire on change only.
+	reported map[string]string
+	// Series of herald_config_object_valid written, to delete those of
+	// deleted objects. Used by the configuration reconciler only.
+	validSeries map[[2]string]bool
 
 	// Wakes Services (and the pool-status writer) from outside their own events.
 	serviceEvents chan event.GenericEvent
@@ -74,6 +76,7 @@ func New(c client.Client, rec recorder.EventRecorder, opts Options) *Controller 
 		metrics:       newMetrics(opts.Registerer),
 		alloc:         allocate.New(),
 		reported:      map[string]string{},
+		validSeries:   map[[2]string]bool{},
 		serviceEvents: make(chan event.GenericEvent, 1024),
 		configEvents:  make(chan event.GenericEvent, 16),
 	}

@@ -263,33 +263,54 @@ func TestRequestedAddressesAndMetalLBAnnotations(t *testing.T) {
 	}
 }
 
-func TestInvalidConfigurationKeepsTheLastGoodOne(t *testing.T) {
+// An overlapping pool created later is frozen, naming the older pool; the
+// older pool keeps serving and no Service changes. Its validity Event fires
+// once per change, not on every reconcile.
+func TestOverlappingPoolCreatedLaterIsFrozenAndTheOlderKeepsServing(t *testing.T) {
 	t.Parallel()
 	s := newScope(t)
 	s.pool("good", "198.51.100.112/28")
 	s.runController()
 	s.service("svc", corev1.IPFamilyPolicySingleStack)
 	held := s.waitIngress("svc", "IPv4")
-	// An overlapping pool makes the set invalid; nothing held may change.
+	time.Sleep(500 * time.Millisecond) // let the finalizer and annotation land
+	rv := s.get("svc").ResourceVersion
+
 	s.pool("overlap", "198.51.100.112/30")
-	s.eventually(func() error {
-		var p v1beta1.IPAddressPool
-		if err := s.c.Get(context.Background(), client.ObjectKey{Namespace: s.namespace, Name: "overlap"}, &p); err != nil {
-			return err
-		}
-		c := meta.FindStatusCondition(p.Status.Conditions, controller.PoolConditionReady)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != controller.ReasonOverlapping {
-			return fmt.Errorf("condition %+v", c)
-		}
-		return nil
-	}, "overlap condition")
+	s.waitValid(&v1beta1.IPAddressPool{}, "overlap", metav1.ConditionFalse, v1beta1.ReasonOverlapping, `"good"`)
+	s.waitValid(&v1beta1.IPAddressPool{}, "good", metav1.ConditionTrue, v1beta1.ReasonValid, "")
+	s.waitObjectEvent("IPAddressPool", "overlap", controller.EventConfigInvalid, "good")
+	// Poke the frozen pool: reconciles must not repeat the Event.
+	for i := range 5 {
+		s.eventually(func() error {
+			var p v1beta1.IPAddressPool
+			if err := s.c.Get(context.Background(), client.ObjectKey{Namespace: s.namespace, Name: "overlap"}, &p); err != nil {
+				return err
+			}
+			p.Labels = map[string]string{"poke": fmt.Sprint(i)}
+			return s.c.Update(context.Background(), &p)
+		}, "poke pool")
+	}
 	s.service("later", corev1.IPFamilyPolicySingleStack)
 	got := s.waitIngress("later", "IPv4")
 	if got[0] == held[0] {
 		t.Fatalf("address handed out twice: %s", got[0])
 	}
-	if now := ingressOf(s.get("svc")); !slices.Equal(now, held) {
-		t.Fatalf("invalid config changed a held address: %v -> %v", held, now)
+	if pool := s.get("later").Annotations[v1beta1.AnnotationAllocatedFromPool]; pool != "good" {
+		t.Errorf("later served from pool %q, want good (overlap is frozen)", pool)
+	}
+	if now := s.get("svc"); now.ResourceVersion != rv || !slices.Equal(ingressOf(now), held) {
+		t.Fatalf("the overlapping pool changed a Service: %v (rv %s) -> %v (rv %s)", held, rv, ingressOf(now), now.ResourceVersion)
+	}
+	if n := s.objectEventCount("IPAddressPool", "overlap", controller.EventConfigInvalid); n != 1 {
+		t.Errorf("%d ConfigurationInvalid Events on the frozen pool, want 1", n)
+	}
+	// Fixed: valid again, one Normal Event.
+	s.setPoolAddresses("overlap", "203.0.113.64/30")
+	s.waitValid(&v1beta1.IPAddressPool{}, "overlap", metav1.ConditionTrue, v1beta1.ReasonValid, "")
+	s.waitObjectEvent("IPAddressPool", "overlap", controller.EventConfigValid, "valid again")
+	if n := s.objectEventCount("IPAddressPool", "overlap", controller.EventConfigInvalid); n != 1 {
+		t.Errorf("%d ConfigurationInvalid Events after the fix, want 1", n)
 	}
 	// Pool status counts are written.
 	s.eventually(func() error {
@@ -302,6 +323,181 @@ func TestInvalidConfigurationKeepsTheLastGoodOne(t *testing.T) {
 		}
 		return nil
 	}, "pool counts")
+}
+
+// Every configuration kind gets its Valid condition: an advertisement
+// naming a community that does not exist is disabled, and valid again once
+// the community exists.
+func TestEveryConfigurationKindGetsItsValidCondition(t *testing.T) {
+	t.Parallel()
+	s := newScope(t)
+	s.pool("p", "198.51.100.240/29")
+	ctx := context.Background()
+	mk := func(o client.Object) {
+		t.Helper()
+		o.SetNamespace(s.namespace)
+		if err := s.c.Create(ctx, o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	mk(&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2"}})
+	mk(&v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "bfd"}})
+	mk(&v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "peer"}, Spec: v1beta1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "192.0.2.1"}})
+	mk(&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "bgp"}, Spec: v1beta1.BGPAdvertisementSpec{Communities: []string{"later"}}})
+	s.runController()
+	s.waitValid(&v1beta1.L2Advertisement{}, "l2", metav1.ConditionTrue, v1beta1.ReasonValid, "")
+	s.waitValid(&v1beta1.BFDProfile{}, "bfd", metav1.ConditionTrue, v1beta1.ReasonValid, "")
+	s.waitValid(&v1beta1.BGPPeer{}, "peer", metav1.ConditionTrue, v1beta1.ReasonValid, "")
+	s.waitValid(&v1beta1.BGPAdvertisement{}, "bgp", metav1.ConditionFalse, v1beta1.ReasonMissingReference, "later")
+	s.waitObjectEvent("BGPAdvertisement", "bgp", controller.EventConfigInvalid, "later")
+	mk(&v1beta1.Community{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "later", Value: "64500:1"}}}})
+	s.waitValid(&v1beta1.Community{}, "c", metav1.ConditionTrue, v1beta1.ReasonValid, "")
+	s.waitValid(&v1beta1.BGPAdvertisement{}, "bgp", metav1.ConditionTrue, v1beta1.ReasonValid, "")
+	s.waitObjectEvent("BGPAdvertisement", "bgp", controller.EventConfigValid, "valid again")
+}
+
+// A controller killed and started again while a pool overlaps an older one
+// changes no address (also those a now-frozen pool handed out) and serves a
+// new Service from a valid pool.
+func TestRestartWhileAPoolOverlapsChangesNoAddress(t *testing.T) {
+	t.Parallel()
+	s := newScope(t)
+	s.pool("a", "198.51.100.192/27")
+	s.pool("x", "203.0.113.32/28")
+	cmd := s.startControllerProcess()
+	const n = 20
+	for i := range n {
+		s.service(fmt.Sprintf("svc-%02d", i), corev1.IPFamilyPolicySingleStack, func(svc *corev1.Service) {
+			if i%2 == 0 {
+				svc.Annotations = map[string]string{v1beta1.AnnotationAddressPool: "x"}
+			}
+		})
+	}
+	want := s.waitAllAssigned(n)
+	// x now overlaps the older a: x is frozen, keeping what it handed out.
+	s.setPoolAddresses("x", "203.0.113.32/28", "198.51.100.192/30")
+	s.waitValid(&v1beta1.IPAddressPool{}, "x", metav1.ConditionFalse, v1beta1.ReasonOverlapping, `"a"`)
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	s.startControllerProcess()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		var list corev1.ServiceList
+		if err := s.c.List(context.Background(), &list, client.InNamespace(s.namespace)); err != nil {
+			t.Fatal(err)
+		}
+		for _, svc := range list.Items {
+			if w, ok := want[svc.Name]; ok && !slices.Equal(ingressOf(&svc), w) {
+				t.Fatalf("restart while x overlaps changed %s: %v -> %v", svc.Name, w, ingressOf(&svc))
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	s.service("new", corev1.IPFamilyPolicySingleStack)
+	s.waitIngress("new", "IPv4")
+	if pool := s.get("new").Annotations[v1beta1.AnnotationAllocatedFromPool]; pool != "a" {
+		t.Errorf("new Service served from pool %q, want a (x is frozen)", pool)
+	}
+	s.waitValid(&v1beta1.IPAddressPool{}, "x", metav1.ConditionFalse, v1beta1.ReasonOverlapping, `"a"`)
+}
+
+// With 100 pools exhausted a Pending Service still gets its Warning Event:
+// the note fits the apiserver's 1024-byte limit.
+func TestExhaustedPoolsStillWarnWithABoundedNote(t *testing.T) {
+	t.Parallel()
+	s := newScope(t)
+	const n = 100
+	for i := range n {
+		s.pool(fmt.Sprintf("pool-with-a-rather-long-name-%03d", i), fmt.Sprintf("198.51.100.%d/32", i))
+	}
+	s.runController()
+	for i := range n {
+		s.service(fmt.Sprintf("svc-%03d", i), corev1.IPFamilyPolicySingleStack)
+	}
+	s.waitAllAssigned(n)
+	s.service("one-too-many", corev1.IPFamilyPolicySingleStack)
+	ev := s.waitEvent("one-too-many", controller.EventAllocationFailed, "")
+	if ev.Type != corev1.EventTypeWarning || len(ev.Message) > controller.MaxEventNote {
+		t.Fatalf("Warning Event %s with a %d-byte note, want Warning and <= %d", ev.Type, len(ev.Message), controller.MaxEventNote)
+	}
+	if ips := ingressOf(s.get("one-too-many")); len(ips) != 0 {
+		t.Fatalf("exhausted pools handed out %v", ips)
+	}
+}
+
+// waitValid waits until the configuration object has its Valid condition
+// with this status and reason, and a message containing msg.
+func (s *scope) waitValid(o client.Object, name string, status metav1.ConditionStatus, reason, msg string) {
+	s.t.Helper()
+	s.eventually(func() error {
+		if err := s.c.Get(context.Background(), client.ObjectKey{Namespace: s.namespace, Name: name}, o); err != nil {
+			return err
+		}
+		var conds []metav1.Condition
+		switch o := o.(type) {
+		case *v1beta1.IPAddressPool:
+			conds = o.Status.Conditions
+		case *v1beta1.L2Advertisement:
+			conds = o.Status.Conditions
+		case *v1beta1.BGPAdvertisement:
+			conds = o.Status.Conditions
+		case *v1beta1.BGPPeer:
+			conds = o.Status.Conditions
+		case *v1beta1.Community:
+			conds = o.Status.Conditions
+		case *v1beta1.BFDProfile:
+			conds = o.Status.Conditions
+		}
+		c := meta.FindStatusCondition(conds, controller.ConditionValid)
+		if c == nil || c.Status != status || c.Reason != reason || !strings.Contains(c.Message, msg) {
+			return fmt.Errorf("Valid condition %+v, want %s/%s containing %q", c, status, reason, msg)
+		}
+		return nil
+	}, "Valid condition of %T %s", o, name)
+}
+
+func (s *scope) objectEvents(kind, name, reason string) []corev1.Event {
+	s.t.Helper()
+	var list corev1.EventList
+	if err := s.c.List(context.Background(), &list, client.InNamespace(s.namespace)); err != nil {
+		s.t.Fatal(err)
+	}
+	var out []corev1.Event
+	for _, e := range list.Items {
+		if e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name && (reason == "" || e.Reason == reason) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *scope) waitObjectEvent(kind, name, reason, contains string) {
+	s.t.Helper()
+	s.eventually(func() error {
+		for _, e := range s.objectEvents(kind, name, reason) {
+			if strings.Contains(e.Message, contains) {
+				return nil
+			}
+		}
+		var all []string
+		for _, e := range s.objectEvents(kind, name, "") {
+			all = append(all, e.Reason+": "+e.Message)
+		}
+		return fmt.Errorf("no %s Event containing %q; have %q", reason, contains, all)
+	}, "Event on %s %s", kind, name)
+}
+
+// objectEventCount counts the Events of a reason on an object, series included.
+func (s *scope) objectEventCount(kind, name, reason string) int {
+	s.t.Helper()
+	n := 0
+	for _, e := range s.objectEvents(kind, name, reason) {
+		n += max(int(e.Count), 1)
+		if e.Series != nil {
+			n = max(n, int(e.Series.Count))
+		}
+	}
+	return n
 }
 
 // A restarted controller rebuilds from status and changes nobody's address.

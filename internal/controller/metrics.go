@@ -12,9 +12,6 @@ type metrics struct {
 	poolAddresses     *prometheus.GaugeVec
 	allocations       *prometheus.CounterVec
 	reconcileDuration prometheus.Histogram
-	configValid       prometheus.Gauge
-	// configObjectValid is 1/0 per configuration object (kind, name); the
-	// alert HeraldConfigObjectInvalid reads it (docs/monitoring.md).
 	configObjectValid *prometheus.GaugeVec
 }
 
@@ -33,17 +30,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to reconcile one Service, including API writes.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
-		configValid: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "herald_config_valid",
-			Help: "1 when the latest set of configuration objects is valid, 0 while the last good one stays in force.",
-		}),
 		configObjectValid: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "herald_config_object_valid",
 			Help: "1 when the configuration object is in force as written, 0 when it is disabled (see its Valid condition).",
 		}, []string{"kind", "name"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.poolAddresses, m.allocations, m.reconcileDuration, m.configValid, m.configObjectValid)
+		reg.MustRegister(m.poolAddresses, m.allocations, m.reconcileDuration, m.configObjectValid)
 	}
 	return m
 }

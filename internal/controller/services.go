@@ -25,15 +25,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/pkg/allocate"
 )
 
 // Event reasons on Services.
 const (
-	EventIPAllocated      = "IPAllocated"
-	EventIPBackfilled     = "IPBackfilled"
-	EventIPReleased       = "IPReleased"
-	EventAllocationFailed = "AllocationFailed"
+	EventIPAllocated      = v1beta1.EventIPAllocated
+	EventIPBackfilled     = v1beta1.EventIPBackfilled
+	EventIPReleased       = v1beta1.EventIPReleased
+	EventAllocationFailed = v1beta1.EventAllocationFailed
 )
 
 type serviceReconciler struct{ *Controller }
@@ -118,9 +119,9 @@ func (r serviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		res = r.alloc.Assign(in)
 		if errors.Is(res.Err, allocate.ErrStale) && r.cfg != nil {
 			// The held addresses left their pool (it was removed or shrunk, or
-			// stopped admitting the Service) under a valid configuration: the
-			// admin took them away, so the Service moves. Without a valid
-			// configuration nothing moves.
+			// stopped admitting the Service): the admin took them away, so the
+			// Service moves. An invalid pool is frozen, not removed, so it
+			// never makes a held address stale.
 			released := r.alloc.Release(key)
 			res = r.alloc.Assign(in)
 			res.Released = append(released, res.Released...)
@@ -174,21 +175,21 @@ func (r serviceReconciler) write(ctx context.Context, svc *corev1.Service, res a
 	had := len(res.Addrs) - len(res.Added)
 	switch {
 	case len(res.Added) > 0 && had > 0:
-		r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPBackfilled, "Allocate",
+		r.eventf(svc, corev1.EventTypeNormal, EventIPBackfilled, "Allocate",
 			"added %s from pool %s; kept %s", joinAddrs(res.Added), res.Pool, joinAddrs(without(res.Addrs, res.Added)))
 	case len(res.Added) > 0:
-		r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPAllocated, "Allocate",
+		r.eventf(svc, corev1.EventTypeNormal, EventIPAllocated, "Allocate",
 			"assigned %s from pool %s%s", joinAddrs(res.Added), res.Pool, fallbackNote(res))
 	}
 	if len(res.Released) > 0 {
-		r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPReleased, "Release", "released %s", joinAddrs(res.Released))
+		r.eventf(svc, corev1.EventTypeNormal, EventIPReleased, "Release", "released %s", joinAddrs(res.Released))
 	}
 	if (res.Err != nil || res.State == allocate.Pending) && (failedBefore == nil || failedBefore.Message != cond.Message || res.Changed) {
 		msg := res.Reason
 		if res.Err != nil {
 			msg = res.Err.Error()
 		}
-		r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, EventAllocationFailed, "Allocate", "%s", msg)
+		r.eventf(svc, corev1.EventTypeWarning, EventAllocationFailed, "Allocate", "%s", msg)
 	}
 	for _, a := range res.Added {
 		log.Info("address assigned", "address", a.String(), "pool", res.Pool)
@@ -279,7 +280,7 @@ func (c *Controller) release(ctx context.Context, key string, svc *corev1.Servic
 		ctrl.LoggerFrom(ctx).Info("address released", "service", key, "address", a.String())
 	}
 	if svc != nil {
-		c.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPReleased, "Release", "released %s", joinAddrs(released))
+		c.eventf(svc, corev1.EventTypeNormal, EventIPReleased, "Release", "released %s", joinAddrs(released))
 	}
 }
 

@@ -98,7 +98,7 @@ func TestStatusReportsWhatTheClusterHolds(t *testing.T) {
 	mustCreate(t, ctx, c, pool)
 	pool.Status = v1beta1.IPAddressPoolStatus{
 		AssignedIPv4: 1, AvailableIPv4: 255, AssignedIPv6: 0, AvailableIPv6: math.MaxInt64,
-		Conditions: []metav1.Condition{{Type: controller.PoolConditionReady, Status: metav1.ConditionTrue, Reason: controller.ReasonInUse, Message: "the pool's addresses are handed out", LastTransitionTime: metav1.Now()}},
+		Conditions: []metav1.Condition{{Type: controller.ConditionValid, Status: metav1.ConditionTrue, Reason: controller.ReasonValid, Message: "the pool's addresses are handed out", LastTransitionTime: metav1.Now()}},
 	}
 	if err := c.Status().Update(ctx, pool); err != nil {
 		t.Fatalf("pool status: %v", err)

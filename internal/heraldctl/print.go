@@ -216,7 +216,7 @@ func count(n int64) string {
 
 func poolReady(p PoolReport) string {
 	for _, c := range p.Conditions {
-		if c.Type == controller.PoolConditionReady && c.Status != "True" && c.Reason != "" {
+		if c.Type == controller.ConditionValid && c.Status != "True" && c.Reason != "" {
 			return c.Status + " (" + c.Reason + ")"
 		}
 	}
@@ -228,7 +228,7 @@ func poolReady(p PoolReport) string {
 func poolMessage(p PoolReport) string {
 	var msgs []string
 	for _, c := range p.Conditions {
-		bad := (c.Type == controller.PoolConditionReady && c.Status != "True") ||
+		bad := (c.Type == controller.ConditionValid && c.Status != "True") ||
 			(c.Type == controller.PoolConditionOverlapsServiceCIDR && c.Status == "True")
 		if bad && c.Message != "" {
 			msgs = append(msgs, c.Message)

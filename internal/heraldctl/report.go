@@ -225,7 +225,7 @@ func poolReport(p *v1beta1.IPAddressPool) PoolReport {
 	}
 	for _, c := range p.Status.Conditions {
 		r.Conditions = append(r.Conditions, Condition{Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message})
-		if c.Type == controller.PoolConditionReady {
+		if c.Type == controller.ConditionValid {
 			r.Ready = string(c.Status)
 		}
 	}

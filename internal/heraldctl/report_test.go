@@ -206,7 +206,7 @@ func pool(name string, addrs []string, st v1beta1.IPAddressPoolStatus) v1beta1.I
 }
 
 func TestBuildReportPools(t *testing.T) {
-	overlap := metav1.Condition{Type: controller.PoolConditionReady, Status: metav1.ConditionFalse, Reason: controller.ReasonOverlapping, Message: `192.0.2.0/24 overlaps 192.0.2.0/25 of IPAddressPool "b"`}
+	overlap := metav1.Condition{Type: controller.ConditionValid, Status: metav1.ConditionFalse, Reason: controller.ReasonOverlapping, Message: `192.0.2.0/24 overlaps 192.0.2.0/25 of IPAddressPool "b"`}
 	cidr := metav1.Condition{Type: controller.PoolConditionOverlapsServiceCIDR, Status: metav1.ConditionFalse, Reason: controller.ReasonNoOverlap, Message: "no address is inside a service CIDR"}
 	for _, tc := range []struct {
 		name string
@@ -217,7 +217,7 @@ func TestBuildReportPools(t *testing.T) {
 			name: "dual-stack pool with a /64 counts the IPv6 side as saturated",
 			pool: pool("dual", []string{"192.0.2.0/24", "2001:db8::/64"}, v1beta1.IPAddressPoolStatus{
 				AssignedIPv4: 3, AvailableIPv4: 253, AssignedIPv6: 1, AvailableIPv6: math.MaxInt64,
-				Conditions: []metav1.Condition{cidr, {Type: controller.PoolConditionReady, Status: metav1.ConditionTrue, Reason: controller.ReasonInUse}},
+				Conditions: []metav1.Condition{cidr, {Type: controller.ConditionValid, Status: metav1.ConditionTrue, Reason: controller.ReasonValid}},
 			}),
 			want: PoolReport{
 				Name: "dual", Addresses: []string{"192.0.2.0/24", "2001:db8::/64"}, AutoAssign: true,
@@ -225,7 +225,7 @@ func TestBuildReportPools(t *testing.T) {
 				Ready: "True",
 				Conditions: []Condition{
 					{Type: "OverlapsServiceCIDR", Status: "False", Reason: "NoOverlap", Message: "no address is inside a service CIDR"},
-					{Type: "Ready", Status: "True", Reason: "InUse"},
+					{Type: "Valid", Status: "True", Reason: "Valid"},
 				},
 			},
 		},
@@ -239,7 +239,7 @@ func TestBuildReportPools(t *testing.T) {
 			want: PoolReport{
 				Name: "v4", Addresses: []string{"192.0.2.0/24"}, AutoAssign: false,
 				IPv4: &FamilyUsage{Available: 256}, Ready: "False",
-				Conditions: []Condition{{Type: "Ready", Status: "False", Reason: "Overlapping", Message: overlap.Message}},
+				Conditions: []Condition{{Type: "Valid", Status: "False", Reason: "Overlapping", Message: overlap.Message}},
 			},
 		},
 		{
@@ -272,7 +272,7 @@ func sampleReport() Report {
 		BGPStatuses: []v1beta1.ServiceBGPStatus{bgpStatus("node-c", "web", "api", []string{"192.0.2.11"}, "tor-a", "tor-b")},
 		Pools: []v1beta1.IPAddressPool{pool("dual", []string{"192.0.2.0/24", "2001:db8::/64"}, v1beta1.IPAddressPoolStatus{
 			AssignedIPv4: 3, AvailableIPv4: 253, AssignedIPv6: 1, AvailableIPv6: math.MaxInt64,
-			Conditions: []metav1.Condition{{Type: controller.PoolConditionReady, Status: metav1.ConditionFalse, Reason: controller.ReasonOverlapping, Message: "overlaps pool b"}},
+			Conditions: []metav1.Condition{{Type: controller.ConditionValid, Status: metav1.ConditionFalse, Reason: controller.ReasonOverlapping, Message: "overlaps pool b"}},
 		})},
 	})
 }
