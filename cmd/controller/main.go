@@ -41,6 +41,7 @@ func run() error {
 		probeAddr     = fs.String("health-probe-bind-address", ":7473", "address of /healthz and /readyz; 0 disables them")
 		qps           = fs.Float64("kube-api-qps", 200, "client requests per second to the apiserver (client-go's default of 5 is far too low for thousands of Services)")
 		burst         = fs.Int("kube-api-burst", 400, "client request burst to the apiserver")
+		workers       = fs.Int("service-workers", 4, "Services reconciled in parallel (decisions stay serialized; API writes overlap)")
 		leaseDuration = fs.Duration("leader-lease-duration", 15*time.Second, "how long a lost leader's lease blocks the next one")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
 	)
@@ -82,7 +83,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
-	if _, err := controller.Setup(mgr, controller.Options{Namespace: *namespace, LBClass: *lbClass, Registerer: ctrlmetrics.Registry}); err != nil {
+	if _, err := controller.Setup(mgr, controller.Options{Namespace: *namespace, LBClass: *lbClass, Workers: *workers, Registerer: ctrlmetrics.Registry}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

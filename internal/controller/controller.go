@@ -38,6 +38,10 @@ type Options struct {
 	// LBClass selects the Services handled: with "" those whose
 	// spec.loadBalancerClass is unset, else only those of this class.
 	LBClass string
+	// Workers is how many Services are reconciled in parallel; 0 means 4.
+	// Allocation decisions are serialized by the allocator's lock whatever
+	// the count; only the API writes overlap.
+	Workers int
 	// Registerer receives the controller's metrics; nil registers none.
 	Registerer prometheus.Registerer
 }

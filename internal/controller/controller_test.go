@@ -296,9 +296,7 @@ func TestOverlappingPoolCreatedLaterIsFrozenAndTheOlderKeepsServing(t *testing.T
 	if got[0] == held[0] {
 		t.Fatalf("address handed out twice: %s", got[0])
 	}
-	if pool := s.get("later").Annotations[v1beta1.AnnotationAllocatedFromPool]; pool != "good" {
-		t.Errorf("later served from pool %q, want good (overlap is frozen)", pool)
-	}
+	s.waitServedFrom("later", "good")
 	if now := s.get("svc"); now.ResourceVersion != rv || !slices.Equal(ingressOf(now), held) {
 		t.Fatalf("the overlapping pool changed a Service: %v (rv %s) -> %v (rv %s)", held, rv, ingressOf(now), now.ResourceVersion)
 	}
@@ -395,9 +393,7 @@ func TestRestartWhileAPoolOverlapsChangesNoAddress(t *testing.T) {
 	}
 	s.service("new", corev1.IPFamilyPolicySingleStack)
 	s.waitIngress("new", "IPv4")
-	if pool := s.get("new").Annotations[v1beta1.AnnotationAllocatedFromPool]; pool != "a" {
-		t.Errorf("new Service served from pool %q, want a (x is frozen)", pool)
-	}
+	s.waitServedFrom("new", "a")
 	s.waitValid(&v1beta1.IPAddressPool{}, "x", metav1.ConditionFalse, v1beta1.ReasonOverlapping, `"a"`)
 }
 
@@ -423,6 +419,18 @@ func TestExhaustedPoolsStillWarnWithABoundedNote(t *testing.T) {
 	if ips := ingressOf(s.get("one-too-many")); len(ips) != 0 {
 		t.Fatalf("exhausted pools handed out %v", ips)
 	}
+}
+
+// waitServedFrom waits until the Service's pool annotation names pool (it
+// is written after the status).
+func (s *scope) waitServedFrom(name, pool string) {
+	s.t.Helper()
+	s.eventually(func() error {
+		if got := s.get(name).Annotations[v1beta1.AnnotationAllocatedFromPool]; got != pool {
+			return fmt.Errorf("served from pool %q, want %q", got, pool)
+		}
+		return nil
+	}, "pool of %s", name)
 }
 
 // waitValid waits until the configuration object has its Valid condition

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,21 +44,42 @@ func (c *Controller) setupServices(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("service").
 		For(&corev1.Service{}, builder.WithPredicates(predicate.Funcs{
-			// Status-only updates written by Herald itself need no reaction;
-			// spec, annotation, label and finalizer changes do.
+			// Herald's own writes (status conditions, finalizer, pool
+			// annotation) need no reaction; spec, label, ingress and other
+			// metadata changes do.
 			UpdateFunc: func(e event.UpdateEvent) bool {
 				o, n := e.ObjectOld.(*corev1.Service), e.ObjectNew.(*corev1.Service)
 				// Services do not all bump metadata.generation on spec changes; compare the spec.
-				return !equality.Semantic.DeepEqual(o.Spec, n.Spec) || !maps.Equal(o.Annotations, n.Annotations) ||
-					!maps.Equal(o.Labels, n.Labels) || !slices.Equal(o.Finalizers, n.Finalizers) ||
-					o.DeletionTimestamp != n.DeletionTimestamp || !ingressEqual(o.Status.LoadBalancer.Ingress, n.Status.LoadBalancer.Ingress)
+				if !equality.Semantic.DeepEqual(o.Spec, n.Spec) || !maps.Equal(o.Labels, n.Labels) ||
+					o.DeletionTimestamp != n.DeletionTimestamp || !ingressEqual(o.Status.LoadBalancer.Ingress, n.Status.LoadBalancer.Ingress) {
+					return true
+				}
+				return !ownMetadataWrite(o, n)
 			},
 		})).
 		WatchesRawSource(source.Channel(c.serviceEvents, &handler.EnqueueRequestForObject{})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(c.servicesInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: cmp.Or(max(c.opts.Workers, 0), 4)}).
 		Complete(serviceReconciler{c})
+}
+
+// ownMetadataWrite says whether the only metadata change from o to n is
+// the controller's own write: adding the cleanup finalizer and setting the
+// pool annotation. Reconciling it again would decide nothing new; it used to
+// cost one extra reconcile per Service. Removing either still triggers one.
+func ownMetadataWrite(o, n *corev1.Service) bool {
+	if !controllerutil.ContainsFinalizer(n, FinalizerCleanup) || (o.Annotations[AnnotationAllocatedFromPool] != "" && n.Annotations[AnnotationAllocatedFromPool] == "") {
+		return slices.Equal(o.Finalizers, n.Finalizers) && maps.Equal(o.Annotations, n.Annotations)
+	}
+	strip := func(s *corev1.Service) ([]string, map[string]string) {
+		a := maps.Clone(s.Annotations)
+		delete(a, AnnotationAllocatedFromPool)
+		return slices.DeleteFunc(slices.Clone(s.Finalizers), func(f string) bool { return f == FinalizerCleanup }), a
+	}
+	of, oa := strip(o)
+	nf, na := strip(n)
+	return slices.Equal(of, nf) && maps.Equal(oa, na)
 }
 
 // servicesInNamespace maps a namespace label change to its LoadBalancer
