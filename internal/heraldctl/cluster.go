@@ -54,6 +54,11 @@ func listStatus(ctx context.Context, c client.Reader, namespace, lbClass string)
 		return in, heraldListError("IPAddressPools", namespace, err)
 	}
 	in.Pools = pools.Items
+	objs, err := kube.ConfigObjects(ctx, c, namespace)
+	if err != nil {
+		return in, heraldListError("configuration objects", namespace, err)
+	}
+	in.Config = objs
 	var l2 v1beta1.ServiceL2StatusList
 	if err := c.List(ctx, &l2, client.InNamespace(namespace)); err != nil {
 		return in, heraldListError("ServiceL2Statuses", namespace, err)

@@ -59,6 +59,17 @@ func printTable(w io.Writer, r Report) error {
 	if err := printPools(&buf, r.Pools); err != nil {
 		return err
 	}
+	if len(r.Disabled) > 0 {
+		buf.WriteByte('\n')
+		tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DISABLED\tREASON\tMESSAGE")
+		for _, d := range r.Disabled {
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\n", d.Kind, d.Name, d.Reason, d.Message)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	// tabwriter pads empty last cells of continuation lines; drop that.
 	lines := strings.SplitAfter(buf.String(), "\n")
 	for i, l := range lines {
@@ -93,7 +104,7 @@ func printServices(w io.Writer, services []ServiceReport) error {
 
 func printPools(w io.Writer, pools []PoolReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tADDRESSES\tAUTO-ASSIGN\tIPV4 ASSIGNED\tIPV4 AVAILABLE\tIPV6 ASSIGNED\tIPV6 AVAILABLE\tREADY\tMESSAGE")
+	fmt.Fprintln(tw, "POOL\tADDRESSES\tAUTO-ASSIGN\tIPV4 ASSIGNED\tIPV4 AVAILABLE\tIPV6 ASSIGNED\tIPV6 AVAILABLE\tVALID\tMESSAGE")
 	if len(pools) == 0 {
 		fmt.Fprintln(tw, "(no IPAddressPools)")
 	}

@@ -13,6 +13,7 @@ import (
 	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/controller"
 	"github.com/herald-lb/herald/pkg/allocate"
+	"github.com/herald-lb/herald/pkg/config"
 )
 
 // StatusInput is everything status reads from the cluster.
@@ -21,6 +22,9 @@ type StatusInput struct {
 	L2Statuses  []v1beta1.ServiceL2Status
 	BGPStatuses []v1beta1.ServiceBGPStatus
 	Pools       []v1beta1.IPAddressPool
+	// Config holds the other configuration objects (its Pools are ignored:
+	// they are above), for the list of disabled objects.
+	Config config.Objects
 	// LBClass selects Services the way the controller's --lb-class does:
 	// empty selects Services without a class, otherwise only that class.
 	LBClass string
@@ -32,6 +36,17 @@ type StatusInput struct {
 type Report struct {
 	Services []ServiceReport `json:"services"`
 	Pools    []PoolReport    `json:"pools"`
+	// Disabled lists the configuration objects whose Valid condition is
+	// False, with the controller's reason and message.
+	Disabled []DisabledObject `json:"disabled"`
+}
+
+// DisabledObject is a configuration object not (fully) in force.
+type DisabledObject struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
 }
 
 // ServiceReport describes one LoadBalancer Service.
@@ -85,7 +100,8 @@ type PoolReport struct {
 	// IPv4 and IPv6 are the usage of each family the pool has addresses of.
 	IPv4 *FamilyUsage `json:"ipv4,omitempty"`
 	IPv6 *FamilyUsage `json:"ipv6,omitempty"`
-	// Ready is the status of the Ready condition: True, False or Unknown.
+	// Ready is the status of the Valid condition (the field keeps its
+	// older name): True, False or Unknown.
 	Ready      string      `json:"ready"`
 	Conditions []Condition `json:"conditions"`
 }
@@ -113,7 +129,7 @@ const StateUnknown = "Unknown"
 
 // BuildReport turns the listed objects into the report.
 func BuildReport(in StatusInput) Report {
-	r := Report{Services: []ServiceReport{}, Pools: []PoolReport{}}
+	r := Report{Services: []ServiceReport{}, Pools: []PoolReport{}, Disabled: []DisabledObject{}}
 	index := map[[2]string]int{}
 	for i := range in.Services {
 		svc := &in.Services[i]
@@ -148,6 +164,29 @@ func BuildReport(in StatusInput) Report {
 		r.Pools = append(r.Pools, poolReport(&in.Pools[i]))
 	}
 	slices.SortFunc(r.Pools, func(a, b PoolReport) int { return cmp.Compare(a.Name, b.Name) })
+	objs := in.Config
+	objs.Pools = in.Pools
+	objs.Each(func(kind string, o config.Object) {
+		var conds []metav1.Condition
+		switch o := o.(type) {
+		case *v1beta1.IPAddressPool:
+			conds = o.Status.Conditions
+		case *v1beta1.L2Advertisement:
+			conds = o.Status.Conditions
+		case *v1beta1.BGPAdvertisement:
+			conds = o.Status.Conditions
+		case *v1beta1.BGPPeer:
+			conds = o.Status.Conditions
+		case *v1beta1.Community:
+			conds = o.Status.Conditions
+		case *v1beta1.BFDProfile:
+			conds = o.Status.Conditions
+		}
+		if c := meta.FindStatusCondition(conds, v1beta1.ConditionValid); c != nil && c.Status == metav1.ConditionFalse {
+			r.Disabled = append(r.Disabled, DisabledObject{Kind: kind, Name: o.GetName(), Reason: c.Reason, Message: c.Message})
+		}
+	})
+	slices.SortFunc(r.Disabled, func(a, b DisabledObject) int { return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name)) })
 	return r
 }
 

@@ -13,6 +13,7 @@ import (
 
 	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/controller"
+	"github.com/herald-lb/herald/pkg/config"
 )
 
 // svc builds a LoadBalancer Service; opts adjust it.
@@ -274,6 +275,14 @@ func sampleReport() Report {
 			AssignedIPv4: 3, AvailableIPv4: 253, AssignedIPv6: 1, AvailableIPv6: math.MaxInt64,
 			Conditions: []metav1.Condition{{Type: controller.ConditionValid, Status: metav1.ConditionFalse, Reason: controller.ReasonOverlapping, Message: "overlaps pool b"}},
 		})},
+		Config: config.Objects{
+			BGPAdvertisements: []v1beta1.BGPAdvertisement{
+				{ObjectMeta: metav1.ObjectMeta{Name: "tagged"}, Status: v1beta1.ConfigStatus{Conditions: []metav1.Condition{{Type: v1beta1.ConditionValid, Status: metav1.ConditionFalse,
+					Reason: v1beta1.ReasonMissingReference, Message: `spec.communities[0]: names community "gold", which no Community object defines`}}}},
+				{ObjectMeta: metav1.ObjectMeta{Name: "fine"}, Status: v1beta1.ConfigStatus{Conditions: []metav1.Condition{{Type: v1beta1.ConditionValid, Status: metav1.ConditionTrue, Reason: v1beta1.ReasonValid}}}},
+			},
+			BGPPeers: []v1beta1.BGPPeer{{ObjectMeta: metav1.ObjectMeta{Name: "new"}}}, // not yet seen by the controller
+		},
 	})
 }
 
@@ -287,9 +296,13 @@ web        api    PreferDualStack  IPv4,IPv6  192.0.2.11    dual  BGP node-c to 
 web        front  PreferDualStack  IPv4,IPv6  192.0.2.10    dual  L2 node-a on eth0 for 192.0.2.10    Complete
                                               2001:db8::10        L2 node-b on eth0 for 2001:db8::10
 
-POOL  ADDRESSES      AUTO-ASSIGN  IPV4 ASSIGNED  IPV4 AVAILABLE  IPV6 ASSIGNED  IPV6 AVAILABLE  READY                MESSAGE
+POOL  ADDRESSES      AUTO-ASSIGN  IPV4 ASSIGNED  IPV4 AVAILABLE  IPV6 ASSIGNED  IPV6 AVAILABLE  VALID                MESSAGE
 dual  192.0.2.0/24   yes          3              253             1              >9.2e18         False (Overlapping)  overlaps pool b
       2001:db8::/64
+
+DISABLED                 REASON            MESSAGE
+BGPAdvertisement/tagged  MissingReference  spec.communities[0]: names community "gold", which no Community object defines
+IPAddressPool/dual       Overlapping       overlaps pool b
 `
 	if got := buf.String(); got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
@@ -341,6 +354,12 @@ func TestMachineOutputSchema(t *testing.T) {
 	for _, k := range []string{"name", "addresses", "autoAssign", "ipv4", "ready", "conditions"} {
 		if _, ok := p[k]; !ok {
 			t.Errorf("pool lacks %q: %v", k, p)
+		}
+	}
+	d := doc["disabled"].([]any)[0].(map[string]any)
+	for _, k := range []string{"kind", "name", "reason", "message"} {
+		if _, ok := d[k]; !ok {
+			t.Errorf("disabled object lacks %q: %v", k, d)
 		}
 	}
 
