@@ -409,7 +409,12 @@ func TestLabAnnouncementsAtFRRAndBIRD(t *testing.T) {
 		fibHas(t, router, only2, 5*time.Second)
 		fibHas(t, router, ecmp4, 5*time.Second, node1.Addr4(), node3.Addr4())
 		fibHas(t, router2, ecmp4, 5*time.Second, node1.Addr4(), node3.Addr4())
-		evs, err := l.FRR.LogEvents()
+		// bgpd may write the NOTIFICATION line a moment after the FIB changed.
+		evs, err := l.FRR.LogEventsUntil(5*time.Second, func(evs []netlab.FRRLogEvent) bool {
+			return slices.ContainsFunc(evs, func(e netlab.FRRLogEvent) bool {
+				return e.Kind == "notification" && e.Neighbor == node2.Addr4() && !e.Time.Before(rep.Start.Add(-time.Second))
+			})
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -857,6 +857,12 @@ func TestBGPSpeakerSIGTERMWithdrawsBeforeClosing(t *testing.T) {
 	}
 	// bgpd logs the withdrawals, then the Cease NOTIFICATION.
 	var closed time.Time
+	// bgpd may write the line a moment after the routes changed.
+	_, _ = r.frr.LogEventsUntil(5*time.Second, func(evs []netlab.FRRLogEvent) bool {
+		return slices.ContainsFunc(evs, func(e netlab.FRRLogEvent) bool {
+			return e.Kind == "notification" && e.Neighbor == va && !e.Time.Before(t0)
+		})
+	})
 	if n := r.frrEvents(t, "notification", netip.Prefix{}, t0, va); len(n) > 0 {
 		closed = n[0].Time
 	} else {

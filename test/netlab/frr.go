@@ -62,6 +62,7 @@ type FRR struct {
 
 const frrBGPD = `hostname {{.Hostname}}
 log timestamp precision 6
+log immediate-mode
 log file {{.Dir}}/bgpd.log
 debug bgp neighbor-events
 debug bgp updates in
@@ -107,6 +108,7 @@ line vty
 
 const frrBFDD = `hostname {{.Hostname}}
 log timestamp precision 6
+log immediate-mode
 log file {{.Dir}}/bfdd.log
 !
 bfd
@@ -122,6 +124,7 @@ exit
 
 const frrZebra = `hostname {{.Hostname}}
 log timestamp precision 6
+log immediate-mode
 log file {{.Dir}}/zebra.log
 !
 `
@@ -536,6 +539,19 @@ var (
 	frrLogNotifyRecv = regexp.MustCompile(`^%NOTIFICATION: received from neighbor (\S+) `)
 	frrLogState      = regexp.MustCompile(`^(\S+) went from (\S+) to (\S+)$`)
 )
+
+// LogEventsUntil polls bgpd's log until ok accepts its events or timeout
+// passes, and returns the last events read.
+func (f *FRR) LogEventsUntil(timeout time.Duration, ok func([]FRRLogEvent) bool) ([]FRRLogEvent, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		evs, err := f.LogEvents()
+		if err != nil || ok(evs) || time.Now().After(deadline) {
+			return evs, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // LogEvents parses bgpd's log into per-neighbour events, in log order.
 func (f *FRR) LogEvents() ([]FRRLogEvent, error) {
