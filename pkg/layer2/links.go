@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 
 	"github.com/vishvananda/netlink"
 )
@@ -29,7 +28,6 @@ type Link struct {
 // in one dump each, and Changes reports when a link or an address changed.
 type Links struct {
 	changes chan struct{}
-	once    sync.Once
 }
 
 // NewLinks follows link and address events until ctx ends.

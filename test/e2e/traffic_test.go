@@ -153,15 +153,6 @@ func curlEventually(t *testing.T, addr netip.Addr) netlab.Answer {
 	return a
 }
 
-func podNode(name string) string {
-	// web-<node>-<i>
-	parts := strings.Split(name, "-")
-	if len(parts) != 3 {
-		return ""
-	}
-	return parts[1]
-}
-
 func TestCurlReachesABackendThroughLayer2OverBothFamilies(t *testing.T) {
 	dumpOnFailure(t)
 	tl := traffic(t)
