@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -437,4 +438,63 @@ func TestDefaultInterfacesNeverIncludeVethOrVxlan(t *testing.T) {
 		}
 		return fmt.Errorf("no ServiceL2Status for ifaces on %s", owner)
 	}, "ServiceL2Status interfaces")
+}
+
+// A speaker that starts while the configuration holds an invalid object
+// has no "last good configuration" to fall back on: it derives the same
+// per-object configuration as everyone else. Here the older pool is widened
+// over a newer pool that a Service holds an address from; the newer pool is
+// frozen (invalid, gives nothing new) yet its held address stays announced,
+// also by speakers started from scratch while the overlap exists.
+func TestSpeakersStartedWhileAPoolOverlapsAnswerForHeldAddresses(t *testing.T) {
+	dumpOnFailure(t)
+	ctx := context.Background()
+	layer2Pool(t, "l2-older", "192.0.2.220/30")
+	time.Sleep(1100 * time.Millisecond) // creationTimestamp has whole seconds: make "older" unambiguous
+	layer2Pool(t, "l2-newer", "192.0.2.224/30")
+	create(t, lbService("frozen", corev1.IPFamilyPolicySingleStack, func(s *corev1.Service) {
+		s.Annotations = map[string]string{v1beta1.AnnotationAddressPool: "l2-newer"}
+	}), endpoints("frozen", discoveryv1.AddressTypeIPv4, "node1", "node2", "node3"))
+	ip := ingress(t, "frozen", 1)[0]
+	waitOwner(t, arpOwner, ip, anyNode)
+
+	var older v1beta1.IPAddressPool
+	if err := world.env.Client.Get(ctx, client.ObjectKey{Namespace: heraldNS, Name: "l2-older"}, &older); err != nil {
+		t.Fatal(err)
+	}
+	older.Spec.Addresses = []string{"192.0.2.220-192.0.2.227"} // now overlaps l2-newer, which loses
+	if err := world.env.Client.Update(ctx, &older); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		var newer v1beta1.IPAddressPool
+		if err := world.env.Client.Get(ctx, client.ObjectKey{Namespace: heraldNS, Name: "l2-newer"}, &newer); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(newer.Status.Conditions, v1beta1.ConditionValid)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1beta1.ReasonOverlapping {
+			return fmt.Errorf("l2-newer Valid condition %+v", c)
+		}
+		return nil
+	}, "l2-newer marked overlapping")
+
+	// Every speaker restarts from nothing while the overlap exists.
+	for _, n := range nodeNames {
+		p := world.speaker(n)
+		if err := p.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.Done()
+	}
+	t0 := time.Now()
+	for _, n := range nodeNames {
+		if _, err := world.startSpeaker(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner := waitOwner(t, arpOwner, ip, anyNode)
+	t.Logf("held address %s of the frozen pool answered by %s %s after the speakers started", ip, owner, time.Since(t0).Round(time.Millisecond))
+	if got := ingress(t, "frozen", 1)[0]; got != ip {
+		t.Fatalf("the Service's address changed from %s to %s", ip, got)
+	}
 }
