@@ -73,3 +73,23 @@ type ConfigStatus struct {
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
+
+// ConditionsOf returns the status conditions of a Herald configuration object
+// (the six kinds), or nil for any other object.
+func ConditionsOf(o any) *[]metav1.Condition {
+	switch o := o.(type) {
+	case *IPAddressPool:
+		return &o.Status.Conditions
+	case *L2Advertisement:
+		return &o.Status.Conditions
+	case *BGPAdvertisement:
+		return &o.Status.Conditions
+	case *BGPPeer:
+		return &o.Status.Conditions
+	case *Community:
+		return &o.Status.Conditions
+	case *BFDProfile:
+		return &o.Status.Conditions
+	}
+	return nil
+}

@@ -339,19 +339,8 @@ func boolGauge(b bool) float64 {
 
 // conditionsOf returns the conditions of a configuration object's status.
 func conditionsOf(o config.Object) *[]metav1.Condition {
-	switch o := o.(type) {
-	case *v1beta1.IPAddressPool:
-		return &o.Status.Conditions
-	case *v1beta1.L2Advertisement:
-		return &o.Status.Conditions
-	case *v1beta1.BGPAdvertisement:
-		return &o.Status.Conditions
-	case *v1beta1.BGPPeer:
-		return &o.Status.Conditions
-	case *v1beta1.Community:
-		return &o.Status.Conditions
-	case *v1beta1.BFDProfile:
-		return &o.Status.Conditions
+	if c := v1beta1.ConditionsOf(o); c != nil {
+		return c
 	}
 	panic(fmt.Sprintf("conditionsOf: not a configuration object: %T", o))
 }

@@ -442,19 +442,8 @@ func (s *scope) waitValid(o client.Object, name string, status metav1.ConditionS
 			return err
 		}
 		var conds []metav1.Condition
-		switch o := o.(type) {
-		case *v1beta1.IPAddressPool:
-			conds = o.Status.Conditions
-		case *v1beta1.L2Advertisement:
-			conds = o.Status.Conditions
-		case *v1beta1.BGPAdvertisement:
-			conds = o.Status.Conditions
-		case *v1beta1.BGPPeer:
-			conds = o.Status.Conditions
-		case *v1beta1.Community:
-			conds = o.Status.Conditions
-		case *v1beta1.BFDProfile:
-			conds = o.Status.Conditions
+		if c := v1beta1.ConditionsOf(o); c != nil {
+			conds = *c
 		}
 		c := meta.FindStatusCondition(conds, controller.ConditionValid)
 		if c == nil || c.Status != status || c.Reason != reason || !strings.Contains(c.Message, msg) {

@@ -168,19 +168,8 @@ func BuildReport(in StatusInput) Report {
 	objs.Pools = in.Pools
 	objs.Each(func(kind string, o config.Object) {
 		var conds []metav1.Condition
-		switch o := o.(type) {
-		case *v1beta1.IPAddressPool:
-			conds = o.Status.Conditions
-		case *v1beta1.L2Advertisement:
-			conds = o.Status.Conditions
-		case *v1beta1.BGPAdvertisement:
-			conds = o.Status.Conditions
-		case *v1beta1.BGPPeer:
-			conds = o.Status.Conditions
-		case *v1beta1.Community:
-			conds = o.Status.Conditions
-		case *v1beta1.BFDProfile:
-			conds = o.Status.Conditions
+		if c := v1beta1.ConditionsOf(o); c != nil {
+			conds = *c
 		}
 		if c := meta.FindStatusCondition(conds, v1beta1.ConditionValid); c != nil && c.Status == metav1.ConditionFalse {
 			r.Disabled = append(r.Disabled, DisabledObject{Kind: kind, Name: o.GetName(), Reason: c.Reason, Message: c.Message})
