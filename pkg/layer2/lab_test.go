@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -562,48 +561,6 @@ func TestBackfillingIPv6LeavesIPv4AnsweringUninterrupted(t *testing.T) {
 	}
 	if n := sp.metric(`herald_layer2_announcements_sent_total{family="ipv6",kind="takeover"`); n != 3 {
 		t.Errorf("IPv6 takeover announcements = %g, want 3", n)
-	}
-}
-
-func TestDefaultInterfacesPrefersTheSubnetAndSkipsNonARPInterfaces(t *testing.T) {
-	t.Parallel()
-	lab := newLab(t, "node1")
-	node := lab.Host("node1")
-	for _, args := range [][]string{
-		// NOARP, like kube-ipvs0 (a dummy, but this kernel may lack the module).
-		{"link", "add", "na0", "type", "veth", "peer", "name", "na1"},
-		{"link", "set", "na0", "arp", "off", "up"},
-		{"addr", "add", "198.51.100.1/24", "dev", "na0"},
-		{"link", "add", "vx", "type", "veth", "peer", "name", "vy"},
-		{"addr", "add", "10.9.0.1/24", "dev", "vx"},
-		{"addr", "add", "10.9.1.1/32", "dev", "vx"},
-		{"link", "set", "vx", "up"},
-		{"link", "set", "vy", "up"},
-	} {
-		if err := node.Run("ip", args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	allUp := []string{"eth0", "vx", "vy"} // na1 stays down
-	for _, tt := range []struct {
-		addr string
-		want []string
-	}{
-		{"192.0.2.50", []string{"eth0"}},
-		{"2001:db8:100::50", []string{"eth0"}},
-		{"10.9.0.7", []string{"vx"}},
-		{"10.9.1.1", allUp},     // a host address is not a subnet
-		{"198.51.100.7", allUp}, // only on a NOARP interface
-		{"203.0.113.1", allUp},
-	} {
-		var got []string
-		err := node.Do(func() (err error) {
-			got, err = DefaultInterfaces(netip.MustParseAddr(tt.addr))
-			return err
-		})
-		if err != nil || !slices.Equal(got, tt.want) {
-			t.Errorf("DefaultInterfaces(%s) = %v, %v; want %v", tt.addr, got, err, tt.want)
-		}
 	}
 }
 
