@@ -669,6 +669,9 @@ func (s *Speaker) stop(ctx context.Context, keepForGR bool) error {
 	waitErr := s.waitWithdrawn(ctx, expect)
 
 	var stopErr error
+	if !keepForGR {
+		s.closeSessions(ctx, established)
+	}
 	if keepForGR {
 		stopErr = s.srv.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: true})
 		// Stop repeats StopBgp (without graceful restart) before stopping
@@ -679,6 +682,26 @@ func (s *Speaker) stop(ctx context.Context, keepForGR bool) error {
 	s.srv.Stop()
 	s.log.Info("BGP speaker stopped", "peers", len(s.peers), "routes", len(s.routes), "gracefulRestart", keepForGR)
 	return errors.Join(withdrawErr, waitErr, stopErr)
+}
+
+// closeSessions sends each established peer a Cease NOTIFICATION and waits
+// (up to a second, or until ctx ends) until none is Established any more.
+// StopBgp sends the NOTIFICATIONs from the sessions' own goroutines and
+// returns before they are written: a process exiting right after Stop could
+// close the sockets first, and the router would see a bare TCP close.
+func (s *Speaker) closeSessions(ctx context.Context, established map[netip.Addr]bool) {
+	if len(established) == 0 {
+		return
+	}
+	for addr := range established {
+		if err := s.srv.ShutdownPeer(ctx, &api.ShutdownPeerRequest{Address: addr.String(), Communication: "speaker shutting down"}); err != nil {
+			s.log.Warn("BGP session close", "peer", addr, "error", err.Error())
+		}
+	}
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil && len(s.establishedPeers(ctx)) > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (s *Speaker) establishedPeers(ctx context.Context) map[netip.Addr]bool {
