@@ -5,17 +5,9 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/herald-lb/herald/internal/heraldctl"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := heraldctl.Main(ctx, os.Args[1:], heraldctl.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Name: heraldctl.ProgramName(os.Args[0])})
-	stop()
-	os.Exit(code)
-}
+func main() { heraldctl.Exec(heraldctl.ProgramName(os.Args[0])) }

@@ -5,17 +5,7 @@
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/herald-lb/herald/internal/heraldctl"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := heraldctl.Main(ctx, os.Args[1:], heraldctl.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Name: "kubectl herald"})
-	stop()
-	os.Exit(code)
-}
+func main() { heraldctl.Exec("kubectl herald") }

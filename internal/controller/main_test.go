@@ -297,17 +297,7 @@ func (s *scope) waitIngress(name string, fams ...string) []string {
 // events lists the reasons and messages of the Events about a Service.
 func (s *scope) events(name string) []corev1.Event {
 	s.t.Helper()
-	var list corev1.EventList
-	if err := s.c.List(context.Background(), &list, client.InNamespace(s.namespace)); err != nil {
-		s.t.Fatal(err)
-	}
-	var out []corev1.Event
-	for _, e := range list.Items {
-		if e.InvolvedObject.Kind == "Service" && e.InvolvedObject.Name == name {
-			out = append(out, e)
-		}
-	}
-	return out
+	return s.objectEvents("Service", name, "")
 }
 
 func (s *scope) waitEvent(name, reason, contains string) corev1.Event {

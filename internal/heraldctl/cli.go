@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,6 +71,16 @@ Usage:
 
 Run "heraldctl <command> -h" for a command's flags.
 `
+
+// Exec is a whole main: it runs heraldctl as the program name (in usage and
+// errors) on the process's arguments and standard streams, cancelled by
+// SIGINT or SIGTERM, and exits with its code.
+func Exec(name string) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Name: name})
+	stop()
+	os.Exit(code)
+}
 
 // Main runs heraldctl with args (without the program name) and returns the
 // process exit code.
