@@ -175,9 +175,14 @@ func TestDeletingAServiceReleasesItsAddressForTheNextOne(t *testing.T) {
 	s.runController()
 	s.service("first", corev1.IPFamilyPolicySingleStack)
 	ip := s.waitIngress("first", "IPv4")
-	if !slices.Contains(s.get("first").Finalizers, controller.FinalizerCleanup) {
-		t.Fatalf("finalizer %s missing", controller.FinalizerCleanup)
-	}
+	// Status is written before the metadata, so the finalizer may land a
+	// moment after the address.
+	s.eventually(func() error {
+		if f := s.get("first").Finalizers; !slices.Contains(f, controller.FinalizerCleanup) {
+			return fmt.Errorf("finalizer %s missing from %v", controller.FinalizerCleanup, f)
+		}
+		return nil
+	}, "finalizer on first")
 	s.service("second", corev1.IPFamilyPolicySingleStack)
 	s.waitEvent("second", controller.EventAllocationFailed, "")
 	s.deleteService("first")

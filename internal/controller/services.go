@@ -159,7 +159,17 @@ func (r serviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if res.Changed {
 		r.enqueueConfig(poolStatusKey)
 	}
-	return ctrl.Result{}, r.write(ctx, &svc, res)
+	if err := r.write(ctx, &svc, res); err != nil {
+		if apierrors.IsConflict(err) {
+			// The cache was behind the apiserver (typically our own status
+			// write of a moment ago): the newer object is on its way, so try
+			// again on it instead of reporting an error.
+			log.V(1).Info("write conflicted with a newer version; requeued", "error", err.Error())
+			return ctrl.Result{Requeue: true}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
 }
 
 // stateOf classifies what a Service holds without asking the allocator for a
