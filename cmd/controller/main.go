@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -36,9 +37,10 @@ func run() error {
 		kubeconfig    = fs.String("kubeconfig", "", "path to a kubeconfig; empty uses the in-cluster configuration")
 		namespace     = fs.String("namespace", "herald-system", "namespace holding Herald's configuration objects and the leader-election lease")
 		lbClass       = fs.String("lb-class", "", "handle only Services of this spec.loadBalancerClass; empty handles Services with no class")
-		leaderElect   = fs.Bool("leader-elect", false, "elect one active replica through a Lease (enable when running more than one)")
-		metricsAddr   = fs.String("metrics-bind-address", ":7472", "address of the Prometheus metrics endpoint; 0 disables it")
-		probeAddr     = fs.String("health-probe-bind-address", ":7473", "address of /healthz and /readyz; 0 disables them")
+		leaderElect   = fs.Bool("leader-elect", true, "elect one active replica through the herald-controller Lease; false only for a single replica")
+		metricsAddr   = fs.String("metrics-bind-address", "127.0.0.1:7472", "address of the Prometheus metrics endpoint (the manifests use :7472, the pod's own addresses); 0 disables it")
+		probeAddr     = fs.String("health-probe-bind-address", "127.0.0.1:7473", "address of /healthz and /readyz (the manifests use :7473); 0 disables them")
+		memberlistKey = fs.String("memberlist-secret", "", "create this Secret (in --namespace) with a random key when it is missing, for the speakers' --memberlist-secret; empty creates none")
 		qps           = fs.Float64("kube-api-qps", 200, "client requests per second to the apiserver (client-go's default of 5 is far too low for thousands of Services)")
 		burst         = fs.Int("kube-api-burst", 400, "client request burst to the apiserver")
 		workers       = fs.Int("service-workers", 4, "Services reconciled in parallel (decisions stay serialized; API writes overlap)")
@@ -86,10 +88,8 @@ func run() error {
 	if _, err := controller.Setup(mgr, controller.Options{Namespace: *namespace, LBClass: *lbClass, Workers: *workers, Registerer: ctrlmetrics.Registry}); err != nil {
 		return err
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := errors.Join(controller.AddMemberlistSecret(mgr, *namespace, *memberlistKey),
+		mgr.AddHealthzCheck("healthz", healthz.Ping), mgr.AddReadyzCheck("readyz", healthz.Ping)); err != nil {
 		return err
 	}
 	logger.Info("starting controller", "namespace", *namespace, "lbClass", *lbClass, "leaderElect", *leaderElect)

@@ -29,8 +29,10 @@ func parseFlags() speaker.RunOptions {
 	fs.StringVar(&f.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default: $NODE_NAME)")
 	fs.StringVar(&f.Namespace, "namespace", "herald-system", "namespace holding Herald's configuration and status objects")
 	fs.StringVar(&f.LBClass, "lb-class", "", "announce only Services of this spec.loadBalancerClass; empty announces Services with no class")
-	fs.StringVar(&f.MetricsAddr, "metrics-bind-address", ":7474", "address of the Prometheus metrics endpoint; 0 disables it")
-	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":7475", "address of /healthz and /readyz; 0 disables them")
+	// Loopback by default: with hostNetwork ":7474" would serve every host
+	// address; the manifests bind the pod's (= the node's) IP.
+	fs.StringVar(&f.MetricsAddr, "metrics-bind-address", "127.0.0.1:7474", "address of the Prometheus metrics endpoint, e.g. [$(POD_IP)]:7474 (brackets fit both families); 0 disables it")
+	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", "127.0.0.1:7475", "address of /healthz and /readyz, e.g. [$(POD_IP)]:7475; 0 disables them")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&f.Layer2, "layer2", true, "answer ARP/NDP for the addresses this node owns")
 	fs.BoolVar(&f.BGP, "bgp", true, "advertise routes to the BGPPeers that select this node")

@@ -141,8 +141,10 @@ func (s *scope) runController() (stop func()) {
 // startControllerProcess runs the controller binary, as a deployment would.
 func (s *scope) startControllerProcess(extra ...string) *process {
 	s.t.Helper()
+	// One replica needs no Lease (and a killed one would block its successor
+	// for the lease duration); tests of the election pass --leader-elect.
 	args := append([]string{"--kubeconfig", s.env.Kubeconfig, "--namespace", s.namespace, "--lb-class", s.class,
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, extra...)
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect=false"}, extra...)
 	p := &process{Cmd: exec.Command(controllerBin, args...)}
 	p.Stderr = &p.log
 	if err := p.Start(); err != nil {
