@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -23,12 +24,15 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/yaml"
@@ -189,6 +193,13 @@ func checkController(t *testing.T, m manifests, name string, wantArgs ...string)
 			t.Errorf("controller args %q lack %q", args, want)
 		}
 	}
+	// A rollout never runs more controllers than replicas (the Lease makes one
+	// of them active): no surge, one pod replaced at a time.
+	if st := d.Spec.Strategy; st.Type != appsv1.RollingUpdateDeploymentStrategyType || st.RollingUpdate == nil ||
+		st.RollingUpdate.MaxSurge == nil || st.RollingUpdate.MaxSurge.String() != "0" ||
+		st.RollingUpdate.MaxUnavailable == nil || st.RollingUpdate.MaxUnavailable.String() != "1" {
+		t.Errorf("controller strategy = %+v, want RollingUpdate with maxSurge 0 and maxUnavailable 1", st)
+	}
 	checkEnvFromField(t, "controller", c, "HERALD_NAMESPACE", "metadata.namespace")
 	checkProbes(t, "controller", c, 7473)
 	checkResources(t, "controller", c)
@@ -231,13 +242,16 @@ func checkSpeaker(t *testing.T, m manifests, name string, wantCaps []string, wan
 		t.Errorf("speaker image = %s, want %s", c.Image, defaultImage)
 	}
 	args := containerArgs(c)
-	for _, want := range append([]string{"/speaker", "--node-name=$(NODE_NAME)", "--namespace=$(HERALD_NAMESPACE)", "--metrics-bind-address=:7474", "--health-probe-bind-address=:7475"}, wantArgs...) {
+	for _, want := range append([]string{"/speaker", "--node-name=$(NODE_NAME)", "--namespace=$(HERALD_NAMESPACE)",
+		"--metrics-bind-address=[$(POD_IP)]:7474", "--health-probe-bind-address=[$(POD_IP)]:7475"}, wantArgs...) {
 		if !slices.Contains(args, want) {
 			t.Errorf("speaker args %q lack %q", args, want)
 		}
 	}
 	checkEnvFromField(t, "speaker", c, "NODE_NAME", "spec.nodeName")
 	checkEnvFromField(t, "speaker", c, "HERALD_NAMESPACE", "metadata.namespace")
+	checkEnvFromField(t, "speaker", c, "POD_IP", "status.podIP")
+	checkBindsPodIP(t, c)
 	checkProbes(t, "speaker", c, 7475)
 	checkResources(t, "speaker", c)
 	sc := c.SecurityContext
@@ -250,6 +264,33 @@ func checkSpeaker(t *testing.T, m manifests, name string, wantCaps []string, wan
 	}
 	if ps.ServiceAccountName != name {
 		t.Errorf("speaker service account = %q, want %q", ps.ServiceAccountName, name)
+	}
+}
+
+// checkBindsPodIP proves that the speaker's endpoint addresses, as the
+// kubelet expands $(POD_IP) on an IPv4 and on an IPv6 node, are ones Go
+// listens on (the binaries hand them to net.Listen unchanged), and only there.
+func checkBindsPodIP(t *testing.T, c corev1.Container) {
+	t.Helper()
+	for _, a := range c.Args {
+		flag, v, _ := strings.Cut(a, "=")
+		if flag != "--metrics-bind-address" && flag != "--health-probe-bind-address" {
+			continue
+		}
+		for _, ip := range []string{"127.0.0.1", "::1"} {
+			addr := strings.ReplaceAll(v, "$(POD_IP)", ip)
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil || host != ip {
+				t.Errorf("%s on a node with IP %s is %q: host %q, error %v", flag, ip, addr, host, err)
+				continue
+			}
+			l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+			if err != nil {
+				t.Errorf("%s on a node with IP %s: %v", flag, ip, err)
+				continue
+			}
+			_ = l.Close()
+		}
 	}
 }
 
@@ -433,7 +474,7 @@ func TestDeployKustomize(t *testing.T) {
 			m := kustomize(t, filepath.Join(deployDir(t), tc.dir))
 			checkRenderedCRDs(t, m)
 			checkNamespaced(t, m, heraldNamespace)
-			checkController(t, m, "herald-controller", "--leader-elect")
+			checkController(t, m, "herald-controller", "--leader-elect", "--memberlist-secret=herald-memberlist")
 			checkSpeaker(t, m, "herald-speaker", tc.caps, append([]string{"--memberlist-secret=herald-memberlist"}, tc.args...)...)
 			var ds appsv1.DaemonSet
 			m.get(t, "DaemonSet", "herald-speaker", &ds)
@@ -611,7 +652,7 @@ func TestDeployHelmChart(t *testing.T) {
 	m := mustRenderChart(t, nil)
 	checkRenderedCRDs(t, m)
 	checkNamespaced(t, m, helmNamespace)
-	checkController(t, m, helmFullname+"-controller", "--leader-elect=true")
+	checkController(t, m, helmFullname+"-controller", "--leader-elect=true", "--memberlist-secret="+helmFullname+"-memberlist")
 	checkSpeaker(t, m, helmFullname+"-speaker", []string{"NET_ADMIN", "NET_BIND_SERVICE", "NET_RAW"},
 		"--layer2=true", "--bgp=true", "--bgp-listen-port=179", "--memberlist=true", "--memberlist-port=7946", "--memberlist-secret="+helmFullname+"-memberlist")
 	for _, svc := range []string{helmFullname + "-controller-metrics", helmFullname + "-speaker-metrics"} {
@@ -684,6 +725,17 @@ func TestDeployHelmValues(t *testing.T) {
 		if !slices.Contains(c.Args, "--memberlist=false") || slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--memberlist-secret") }) {
 			t.Errorf("args = %q", c.Args)
 		}
+		// Nor does the controller create one, or get the right to.
+		if args := controllerOf(t, m).Spec.Template.Spec.Containers[0].Args; slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--memberlist-secret") }) {
+			t.Errorf("controller args = %q", args)
+		}
+		var role rbacv1.Role
+		m.get(t, "Role", helmFullname+"-controller", &role)
+		for _, r := range role.Rules {
+			if slices.Contains(r.Resources, "secrets") {
+				t.Errorf("controller may %v secrets with memberlist off", r.Verbs)
+			}
+		}
 	})
 	t.Run("own memberlist Secret", func(t *testing.T) {
 		m := mustRenderChart(t, values(t, `speaker: {memberlist: {createSecret: false, secretName: gossip-key}}`))
@@ -692,6 +744,10 @@ func TestDeployHelmValues(t *testing.T) {
 		}
 		if c := speakerOf(t, m); !slices.Contains(c.Args, "--memberlist-secret=gossip-key") {
 			t.Errorf("args = %q", c.Args)
+		}
+		// The controller still creates it when it is missing at its start.
+		if args := controllerOf(t, m).Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--memberlist-secret=gossip-key") {
+			t.Errorf("controller args = %q", args)
 		}
 	})
 	t.Run("lbClass, logLevel and extraArgs reach both binaries", func(t *testing.T) {
@@ -833,6 +889,7 @@ var controllerAccess = []access{
 	{true, "create", "coordination.k8s.io", "leases", "", own, "", "leader election"},
 	{true, "get", "coordination.k8s.io", "leases", "", own, "herald-controller", "leader election"},
 	{true, "update", "coordination.k8s.io", "leases", "", own, "herald-controller", "leader election"},
+	{true, "create", "", "secrets", "", own, "", "the memberlist Secret when missing"},
 
 	{false, "delete", "", "services", "", "default", "web", "never deletes Services"},
 	{false, "create", "", "services", "", "default", "", "never creates Services"},
@@ -842,6 +899,11 @@ var controllerAccess = []access{
 	{false, "list", "", "secrets", "", own, "", "reads no Secret"},
 	{false, "list", "", "secrets", "", "", "", "reads no Secret"},
 	{false, "get", "", "secrets", "", "default", "x", "reads no Secret"},
+	{false, "update", "", "secrets", "", own, "herald-memberlist", "never changes an existing Secret"},
+	{false, "patch", "", "secrets", "", own, "herald-memberlist", "never changes an existing Secret"},
+	{false, "delete", "", "secrets", "", own, "herald-memberlist", "never changes an existing Secret"},
+	{false, "create", "", "secrets", "", "default", "", "creates Secrets in its own namespace only"},
+	{false, "create", "", "secrets", "", "", "", "creates Secrets in its own namespace only"},
 	{false, "list", "", "nodes", "", "", "", "the speaker's business"},
 	{false, "list", "discovery.k8s.io", "endpointslices", "", "", "", "the speaker's business"},
 	{false, "list", "", "pods", "", "", "", "no use for Pods"},
@@ -878,6 +940,7 @@ var speakerAccess = []access{
 	{true, "get", "", "secrets", "", own, "herald-memberlist", "memberlist key"},
 	{true, "list", "", "secrets", "", own, "", "BGP passwords"},
 	{true, "watch", "", "secrets", "", own, "", "BGP passwords"},
+	{true, "get", "", "secrets", "", own, "tor-password", "BGP passwords: any name a BGPPeer gives (deploy/README.md, Permissions)"},
 	{true, "create", "lb.herald.dev", "servicel2statuses", "", own, "", "status objects"},
 	{true, "delete", "lb.herald.dev", "servicel2statuses", "", own, "x", "status objects"},
 	{true, "list", "lb.herald.dev", "servicel2statuses", "", own, "", "status objects"},
@@ -886,8 +949,6 @@ var speakerAccess = []access{
 	{true, "delete", "lb.herald.dev", "servicebgpstatuses", "", own, "x", "status objects"},
 	{true, "watch", "lb.herald.dev", "servicebgpstatuses", "", own, "", "status objects"},
 	{true, "update", "lb.herald.dev", "servicebgpstatuses", "status", own, "x", "status objects"},
-	{true, "create", "", "events", "", "default", "", "Events"},
-	{true, "create", "events.k8s.io", "events", "", "default", "", "Events"},
 
 	{false, "patch", "", "services", "status", "default", "web", "the controller's job"},
 	{false, "update", "", "services", "status", "default", "web", "the controller's job"},
@@ -910,6 +971,10 @@ var speakerAccess = []access{
 	{false, "create", "coordination.k8s.io", "leases", "", own, "", "elects no leader"},
 	{false, "list", "", "namespaces", "", "", "", "no use for namespaces"},
 	{false, "list", "", "pods", "", "", "", "no use for Pods"},
+	{false, "create", "", "events", "", "default", "", "writes no Events (it logs)"},
+	{false, "patch", "", "events", "", "default", "", "writes no Events (it logs)"},
+	{false, "create", "events.k8s.io", "events", "", "default", "", "writes no Events (it logs)"},
+	{false, "create", "", "events", "", own, "", "writes no Events (it logs)"},
 }
 
 // rbacKinds are the kinds applied for real to test authorization.
@@ -1095,6 +1160,92 @@ func TestDeployFlagsExist(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestDeployNetworkPolicyExample keeps deploy/examples/networkpolicy.yaml in
+// step with the installs: each policy selects the pods of both the kustomize
+// and the Helm install, admits every port those pods serve (only the
+// controller's probe port is left to the kubelet, which plugins admit from the
+// node), admits nothing they do not serve besides BGP and BFD, and applies to
+// the apiserver.
+func TestDeployNetworkPolicyExample(t *testing.T) {
+	path := filepath.Join(deployDir(t), "examples", "networkpolicy.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	np := manifests{yaml: data, objs: decodeObjects(t, path, data)}
+	type port struct {
+		n     int32
+		proto corev1.Protocol
+	}
+	bgp := []port{{179, corev1.ProtocolTCP}, {3784, corev1.ProtocolUDP}}
+	installs := map[string]manifests{"kustomize": kustomize(t, deployDir(t)), "helm": mustRenderChart(t, nil)}
+	prefix := map[string]string{"kustomize": "herald", "helm": helmFullname}
+	for _, tc := range []struct {
+		policy, kind, component string
+		kubeletOnly             []port // served, but only the kubelet needs it
+		extra                   []port // admitted, though no containerPort lists it
+	}{
+		{"herald-controller", "Deployment", "controller", []port{{7473, corev1.ProtocolTCP}}, nil},
+		{"herald-speaker", "DaemonSet", "speaker", nil, bgp},
+	} {
+		var pol networkingv1.NetworkPolicy
+		np.get(t, "NetworkPolicy", tc.policy, &pol)
+		if pol.Namespace != heraldNamespace || !slices.Equal(pol.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+			t.Errorf("%s: namespace %q policy types %v, want %s and Ingress", tc.policy, pol.Namespace, pol.Spec.PolicyTypes, heraldNamespace)
+		}
+		admitted := map[port]bool{}
+		for _, r := range pol.Spec.Ingress {
+			if len(r.From) == 0 {
+				t.Errorf("%s admits %v from anywhere", tc.policy, r.Ports)
+			}
+			for _, p := range r.Ports {
+				if p.Port == nil || p.Port.Type != intstr.Int || p.Protocol == nil {
+					t.Fatalf("%s: port %+v, want a number and a protocol", tc.policy, p)
+				}
+				admitted[port{p.Port.IntVal, *p.Protocol}] = true
+			}
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&pol.Spec.PodSelector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, m := range installs {
+			var tmpl corev1.PodTemplateSpec
+			if tc.kind == "Deployment" {
+				var d appsv1.Deployment
+				m.get(t, tc.kind, prefix[name]+"-"+tc.component, &d)
+				tmpl = d.Spec.Template
+			} else {
+				var ds appsv1.DaemonSet
+				m.get(t, tc.kind, prefix[name]+"-"+tc.component, &ds)
+				tmpl = ds.Spec.Template
+			}
+			if !sel.Matches(labels.Set(tmpl.Labels)) {
+				t.Errorf("%s does not select the %s pods of the %s install (labels %v)", tc.policy, tc.component, name, tmpl.Labels)
+			}
+			served := map[port]bool{}
+			for _, cp := range tmpl.Spec.Containers[0].Ports {
+				p := port{cp.ContainerPort, cp.Protocol}
+				served[p] = true
+				if !admitted[p] && !slices.Contains(tc.kubeletOnly, p) {
+					t.Errorf("%s does not admit %s's port %s (%d/%s)", tc.policy, name, cp.Name, p.n, p.proto)
+				}
+			}
+			for p := range admitted {
+				if !served[p] && !slices.Contains(tc.extra, p) {
+					t.Errorf("%s admits %d/%s, which the %s install's %s does not serve", tc.policy, p.n, p.proto, name, tc.component)
+				}
+			}
+		}
+	}
+	out := dryRunApply(t, "deploy/examples/networkpolicy.yaml", data)
+	for _, want := range []string{"networkpolicy.networking.k8s.io/herald-controller", "networkpolicy.networking.k8s.io/herald-speaker"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry-run apply output lacks %q:\n%s", want, out)
 		}
 	}
 }
