@@ -104,6 +104,10 @@ func Compute(in Input) Plan {
 	uses := collect(in)
 	l2ByPool := map[string]l2Pool{}
 	memo := map[electKey]string{}
+	var sb *selfBGP
+	if self != nil {
+		sb = newSelfBGP(in, self)
+	}
 	for _, u := range uses {
 		lp, ok := l2ByPool[u.pool]
 		if !ok {
@@ -118,8 +122,8 @@ func Compute(in Input) Plan {
 		} else if lp.advertised {
 			plan.WithoutOwner = append(plan.WithoutOwner, u.addr)
 		}
-		if self != nil {
-			plan.BGP = append(plan.BGP, bgpRoutes(in, self, u)...)
+		if sb != nil {
+			plan.BGP = sb.routes(u, plan.BGP)
 		}
 	}
 	plan.BGP = mergeRoutes(plan.BGP)
@@ -176,7 +180,13 @@ func electMemo(memo map[electKey]string, u *addrUse, lp l2Pool) (string, bool) {
 			return o, true
 		}
 	}
-	o, ok := elect(k.key, nodes)
+	var o string
+	var ok bool
+	if full {
+		o, ok = lp.electAll(k.key)
+	} else {
+		o, ok = elect(k.key, nodes)
+	}
 	if ok && full {
 		memo[k] = o
 	}
@@ -184,9 +194,37 @@ func electMemo(memo map[electKey]string, u *addrUse, lp l2Pool) (string, bool) {
 }
 
 type l2Pool struct {
-	nodes, ifaces []string
+	nodes, ifaces []string        // nodes sorted by name
 	eligible      map[string]bool // nodes as a set
 	advertised    bool            // an L2Advertisement covers the pool
+	// lcp[i] is the length of the prefix nodes[i] shares with nodes[i-1];
+	// states is scratch space for electAll, one hash state per byte.
+	lcp    []int
+	states []uint64
+}
+
+// electAll is elect over all of lp.nodes, with the same result, cheaper: the
+// hash of (key, node) is FNV-1a over the node name after the key, so the
+// state after a prefix the name shares with the previous (sorted) name is
+// already known and only the rest of the name is hashed. Node names in a
+// cluster share long prefixes, so this hashes about one byte per node
+// instead of the whole name.
+func (lp *l2Pool) electAll(key string) (string, bool) {
+	best, bestScore := "", uint64(0)
+	lp.states[0] = fnv64a(fnv64a(fnvOffset, key), "\x00")
+	for i, n := range lp.nodes {
+		h := lp.states[lp.lcp[i]]
+		for k := lp.lcp[i]; k < len(n); k++ {
+			h ^= uint64(n[k])
+			h *= fnvPrime
+			lp.states[k+1] = h
+		}
+		score := mix(h)
+		if best == "" || score > bestScore || (score == bestScore && n < best) {
+			best, bestScore = n, score
+		}
+	}
+	return best, best != ""
 }
 
 // layer2Candidates lists the nodes that may answer for a pool's addresses:
@@ -222,11 +260,21 @@ func layer2Candidates(in Input, pool string) l2Pool {
 		}
 		out = append(out, n.Name)
 	}
+	slices.Sort(out)
 	eligible := make(map[string]bool, len(out))
-	for _, n := range out {
+	lcp := make([]int, len(out))
+	longest := 0
+	for i, n := range out {
 		eligible[n] = true
+		longest = max(longest, len(n))
+		if i > 0 {
+			prev := out[i-1]
+			for lcp[i] < len(n) && lcp[i] < len(prev) && n[lcp[i]] == prev[lcp[i]] {
+				lcp[i]++
+			}
+		}
 	}
-	return l2Pool{nodes: out, ifaces: ifaces, eligible: eligible, advertised: true}
+	return l2Pool{nodes: out, ifaces: ifaces, eligible: eligible, advertised: true, lcp: lcp, states: make([]uint64, longest+1)}
 }
 
 // serving narrows nodes to those that may attract traffic for the address:
@@ -241,12 +289,15 @@ func serving(u *addrUse, lp l2Pool) []string {
 	}
 	any, local := false, map[string]bool{}
 	for _, s := range u.services {
+		if !s.Local {
+			if hasUsableEndpoint(s.Slices, fam) {
+				return lp.nodes // shared, never changed
+			}
+			continue
+		}
 		usable := usableEndpointNodes(s.Slices, fam)
 		if usable == nil {
 			continue
-		}
-		if !s.Local {
-			return lp.nodes // shared, never changed
 		}
 		any = true
 		for n := range usable {
@@ -263,6 +314,28 @@ func serving(u *addrUse, lp l2Pool) []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// hasUsableEndpoint reports whether usableEndpointNodes would find any node,
+// without building the sets: a ready endpoint, or a serving terminating one.
+func hasUsableEndpoint(sls []discoveryv1.EndpointSlice, fam discoveryv1.AddressType) bool {
+	for _, sl := range sls {
+		if sl.AddressType != fam {
+			continue
+		}
+		for _, ep := range sl.Endpoints {
+			isReady := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			isServing := isReady
+			if ep.Conditions.Serving != nil {
+				isServing = *ep.Conditions.Serving
+			}
+			isTerminating := ep.Conditions.Terminating != nil && *ep.Conditions.Terminating
+			if (isReady && !isTerminating) || (isServing && isTerminating) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // usableEndpointNodes returns the nodes of the Service's usable endpoints of
@@ -357,22 +430,35 @@ func selects(sels []labels.Selector, n Node) bool {
 	return false
 }
 
-// bgpRoutes lists the routes self advertises for one address: every
-// BGPAdvertisement of its pool that selects self, to the peers that select
-// self (narrowed by the advertisement's peers), when self may serve it.
-func bgpRoutes(in Input, self *Node, u *addrUse) []Route {
-	if excluded(*self) || len(serving(u, l2Pool{nodes: []string{self.Name}, eligible: map[string]bool{self.Name: true}})) == 0 {
-		return nil
-	}
+// selfBGP is what self's routes depend on besides the address, worked out
+// once per plan: whether self may announce at all, and per pool the
+// advertisements that select self with their peers and normalized attributes.
+type selfBGP struct {
+	in      Input
+	self    l2Pool // self alone, to narrow an address's serving nodes to it
+	byPool  map[string][]bgpAdv
+	allowed bool
+}
+
+type bgpAdv struct {
+	adv         *config.BGPAdvertisement
+	peers       []string // sorted, non-empty
+	communities []uint32
+	large       [][3]uint32
+}
+
+func newSelfBGP(in Input, self *Node) *selfBGP {
+	sb := &selfBGP{in: in, self: l2Pool{nodes: []string{self.Name}, eligible: map[string]bool{self.Name: true}},
+		byPool: map[string][]bgpAdv{}, allowed: !excluded(*self)}
 	var selfPeers []string
 	for _, p := range in.Config.Peers {
 		if selects(p.NodeSelectors, *self) {
 			selfPeers = append(selfPeers, p.Name)
 		}
 	}
-	var out []Route
-	for _, adv := range in.Config.BGPAdvertisements {
-		if !slices.Contains(adv.Pools, u.pool) || !selects(adv.NodeSelectors, *self) {
+	for i := range in.Config.BGPAdvertisements {
+		adv := &in.Config.BGPAdvertisements[i]
+		if !selects(adv.NodeSelectors, *self) {
 			continue
 		}
 		peers := selfPeers
@@ -382,18 +468,41 @@ func bgpRoutes(in Input, self *Node, u *addrUse) []Route {
 		if len(peers) == 0 {
 			continue
 		}
-		bits := adv.AggregationLength
+		a := bgpAdv{adv: adv, peers: union(nil, peers), communities: union(nil, adv.Communities), large: unionLarge(nil, adv.LargeCommunities)}
+		for _, pool := range adv.Pools {
+			if !slices.ContainsFunc(sb.byPool[pool], func(b bgpAdv) bool { return b.adv == adv }) {
+				sb.byPool[pool] = append(sb.byPool[pool], a)
+			}
+		}
+	}
+	return sb
+}
+
+// routes appends the routes self advertises for one address: every
+// BGPAdvertisement of its pool that selects self, to the peers that select
+// self (narrowed by the advertisement's peers), when self may serve it.
+// Routes of a plan share their Peers and community slices: read-only.
+func (sb *selfBGP) routes(u *addrUse, out []Route) []Route {
+	advs := sb.byPool[u.pool]
+	if !sb.allowed || len(advs) == 0 || len(serving(u, sb.self)) == 0 {
+		return out
+	}
+	var svcKeys []string
+	for _, a := range advs {
+		bits := a.adv.AggregationLength
 		if u.addr.Is6() {
-			bits = adv.AggregationLengthV6
+			bits = a.adv.AggregationLengthV6
 		}
 		pfx, err := u.addr.Prefix(bits)
 		if err != nil {
 			continue
 		}
+		if svcKeys == nil {
+			svcKeys = union(nil, keys(u.services))
+		}
 		out = append(out, Route{
-			Prefix: pfx, Peers: slices.Clone(peers),
-			Communities: slices.Clone(adv.Communities), LargeCommunities: slices.Clone(adv.LargeCommunities),
-			LocalPref: adv.LocalPref, HasLocalPref: adv.HasLocalPref, Services: keys(u.services),
+			Prefix: pfx, Peers: a.peers, Communities: a.communities, LargeCommunities: a.large,
+			LocalPref: a.adv.LocalPref, HasLocalPref: a.adv.HasLocalPref, Services: svcKeys,
 		})
 	}
 	return out
@@ -405,6 +514,29 @@ func bgpRoutes(in Input, self *Node, u *addrUse) []Route {
 // Peers that end up with identical attributes share one Route, so a prefix
 // appears once per distinct attribute set.
 func mergeRoutes(rs []Route) []Route {
+	// Most prefixes come from one address and one advertisement: those are
+	// already what the merge would make (routes hold normalized attributes).
+	// Only runs of the same prefix go through the merge.
+	slices.SortStableFunc(rs, func(x, y Route) int { return cmpPrefix(x.Prefix, y.Prefix) })
+	out := rs[:0:0]
+	for i := 0; i < len(rs); {
+		j := i + 1
+		for j < len(rs) && rs[j].Prefix == rs[i].Prefix {
+			j++
+		}
+		if j == i+1 {
+			out = append(out, rs[i])
+		} else {
+			out = append(out, mergeSamePrefix(rs[i:j])...)
+		}
+		i = j
+	}
+	return out
+}
+
+// mergeSamePrefix merges routes of one prefix per peer, then groups the
+// peers whose attributes ended up identical.
+func mergeSamePrefix(rs []Route) []Route {
 	type key struct {
 		prefix netip.Prefix
 		peer   string
