@@ -66,7 +66,7 @@ verify-generate: ## fail when generated code or CRDs are stale
 bench: ## all Go benchmarks (figures go to docs/performance.md)
 	$(GO) test -run='^$$' -bench=. -benchmem ./pkg/...
 
-bench-controller: test-deps ## 2000 Services on the real apiserver: assignment rate, re-verify after restart
+bench-controller: test-deps ## 2000 Services on the real apiserver: baseline create rate, assignment rate, per-Service p50-p99, re-verify after restart
 	HERALD_MEASURE=1 KUBEBUILDER_ASSETS="$$(BIN_ROOT="$(HERALD_TEST_BINS)" hack/k8s-bins/build-binaries.sh)" \
 	  $(GO) test -count=1 -v -run TestMeasureController -timeout 20m ./internal/controller/ | grep -E '2000|restart|PASS|FAIL|ok'
 
