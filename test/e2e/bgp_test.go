@@ -272,6 +272,12 @@ func (r *labRouters) waitFRRWith(t *testing.T, p netip.Prefix, timeout time.Dura
 // (one per node; none: no route) and returns them.
 func (r *labRouters) waitBIRD(t *testing.T, p netip.Prefix, timeout time.Duration, protos ...string) []netlab.BIRDRoute {
 	t.Helper()
+	return r.waitBIRDWith(t, p, timeout, nil, protos...)
+}
+
+// waitBIRDWith is waitBIRD that also waits for check to accept the routes.
+func (r *labRouters) waitBIRDWith(t *testing.T, p netip.Prefix, timeout time.Duration, check func([]netlab.BIRDRoute) error, protos ...string) []netlab.BIRDRoute {
+	t.Helper()
 	want := slices.Sorted(slices.Values(protos))
 	var routes []netlab.BIRDRoute
 	eventually(t, timeout, func() error {
@@ -290,6 +296,9 @@ func (r *labRouters) waitBIRD(t *testing.T, p netip.Prefix, timeout time.Duratio
 		slices.Sort(got)
 		if !slices.Equal(got, want) {
 			return fmt.Errorf("routes from %v, want from %v", got, want)
+		}
+		if check != nil {
+			return check(routes)
 		}
 		return nil
 	}, "BIRD's routes for %s", p)
