@@ -98,6 +98,10 @@ func (c *Controller) servicesInNamespace(ctx context.Context, o client.Object) [
 	return out
 }
 
+// conflictRetry is how soon a Service whose write conflicted is looked at
+// again (its newer version's event usually arrives first and wins).
+const conflictRetry = 100 * time.Millisecond
+
 func (r serviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	start := time.Now()
 	defer func() { r.metrics.reconcileDuration.Observe(time.Since(start).Seconds()) }()
@@ -165,7 +169,7 @@ func (r serviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			// write of a moment ago): the newer object is on its way, so try
 			// again on it instead of reporting an error.
 			log.V(1).Info("write conflicted with a newer version; requeued", "error", err.Error())
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
 		}
 		return ctrl.Result{}, err
 	}
