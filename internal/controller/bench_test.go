@@ -42,7 +42,13 @@ func TestMeasureController2000Services(t *testing.T) {
 	port := freePort(t)
 	cmd := s.startControllerProcess(append([]string{"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--log-level", "warn"},
 		strings.Fields(os.Getenv("HERALD_CONTROLLER_ARGS"))...)...)
-	waitHealthy(t, port)
+	s.eventually(func() error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}, "controller serving metrics")
 
 	// Each Service's latency: from its create call returning to the first
 	// watch event whose status holds every family it asked for (both for the
@@ -172,45 +178,6 @@ func createServices(t *testing.T, s *scope, prefix, class string, n int, done fu
 	}
 	wg.Wait()
 	return time.Since(start)
-}
-
-// waitHealthy waits until the controller serves metrics (it has started).
-func waitHealthy(t *testing.T, port int) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("controller metrics not up: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// waitAssigned waits until n Services of the scope hold an address.
-func (s *scope) waitAssigned(n int) {
-	s.t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		var list corev1.ServiceList
-		if err := s.c.List(context.Background(), &list, client.InNamespace(s.namespace)); err == nil {
-			done := 0
-			for _, svc := range list.Items {
-				if len(svc.Status.LoadBalancer.Ingress) > 0 {
-					done++
-				}
-			}
-			if done >= n {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.t.Fatalf("not all %d Services assigned after 5 minutes", n)
 }
 
 // reconciled reads the Service reconciler's successful reconcile count from

@@ -317,25 +317,32 @@ func serving(u *addrUse, lp l2Pool) []string {
 }
 
 // hasUsableEndpoint reports whether usableEndpointNodes would find any node,
-// without building the sets: a ready endpoint, or a serving terminating one.
+// without building the sets.
 func hasUsableEndpoint(sls []discoveryv1.EndpointSlice, fam discoveryv1.AddressType) bool {
 	for _, sl := range sls {
 		if sl.AddressType != fam {
 			continue
 		}
 		for _, ep := range sl.Endpoints {
-			isReady := ep.Conditions.Ready == nil || *ep.Conditions.Ready
-			isServing := isReady
-			if ep.Conditions.Serving != nil {
-				isServing = *ep.Conditions.Serving
-			}
-			isTerminating := ep.Conditions.Terminating != nil && *ep.Conditions.Terminating
-			if (isReady && !isTerminating) || (isServing && isTerminating) {
+			if ready, fallback := endpointUse(ep); ready || fallback {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// endpointUse classifies an endpoint with kube-proxy's rules: a nil ready
+// means ready, a nil serving follows ready; ready and not terminating is
+// used, serving but terminating is the fallback when nothing is ready.
+func endpointUse(ep discoveryv1.Endpoint) (ready, fallback bool) {
+	isReady := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+	isServing := isReady
+	if ep.Conditions.Serving != nil {
+		isServing = *ep.Conditions.Serving
+	}
+	isTerminating := ep.Conditions.Terminating != nil && *ep.Conditions.Terminating
+	return isReady && !isTerminating, isServing && isTerminating
 }
 
 // usableEndpointNodes returns the nodes of the Service's usable endpoints of
@@ -353,16 +360,10 @@ func usableEndpointNodes(sls []discoveryv1.EndpointSlice, fam discoveryv1.Addres
 			if ep.NodeName != nil {
 				node = *ep.NodeName
 			}
-			isReady := ep.Conditions.Ready == nil || *ep.Conditions.Ready
-			isServing := isReady
-			if ep.Conditions.Serving != nil {
-				isServing = *ep.Conditions.Serving
-			}
-			isTerminating := ep.Conditions.Terminating != nil && *ep.Conditions.Terminating
-			switch {
-			case isReady && !isTerminating:
+			switch r, f := endpointUse(ep); {
+			case r:
 				ready[node] = true
-			case isServing && isTerminating:
+			case f:
 				fallback[node] = true
 			}
 		}
@@ -434,7 +435,6 @@ func selects(sels []labels.Selector, n Node) bool {
 // once per plan: whether self may announce at all, and per pool the
 // advertisements that select self with their peers and normalized attributes.
 type selfBGP struct {
-	in      Input
 	self    l2Pool // self alone, to narrow an address's serving nodes to it
 	byPool  map[string][]bgpAdv
 	allowed bool
@@ -448,7 +448,7 @@ type bgpAdv struct {
 }
 
 func newSelfBGP(in Input, self *Node) *selfBGP {
-	sb := &selfBGP{in: in, self: l2Pool{nodes: []string{self.Name}, eligible: map[string]bool{self.Name: true}},
+	sb := &selfBGP{self: l2Pool{nodes: []string{self.Name}, eligible: map[string]bool{self.Name: true}},
 		byPool: map[string][]bgpAdv{}, allowed: !excluded(*self)}
 	var selfPeers []string
 	for _, p := range in.Config.Peers {
