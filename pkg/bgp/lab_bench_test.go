@@ -253,3 +253,84 @@ func TestLabLatency(t *testing.T) {
 	})
 	t.Log(report.String())
 }
+
+// TestLabReturnLatency measures how fast BGP comes back, against FRR:
+// a session after its peer is configured, a restarted speaker's route, and
+// the route after FRR itself restarts (bgpd closes with a Cease).
+//
+//	go test ./pkg/bgp/ -run TestLabReturnLatency -bgp.bench -v
+func TestLabReturnLatency(t *testing.T) {
+	if !*benchLab {
+		t.Skip("latency measurements run with -bgp.bench")
+	}
+	l := newBGPLab(t)
+	fib := watchFIB(t, l.Host("router"))
+	node := l.Host("node2")
+	probe := Route{Prefix: netip.MustParsePrefix("198.51.100.77/32")}
+	const n = 10
+	var report strings.Builder
+	fmt.Fprintf(&report, "\nBGP return latency (%s)\n", time.Now().Format(time.DateOnly))
+
+	top := t // speakers started in a subtest outlive it
+	sp := startSpeaker(t, node)
+	t.Run("session: SetPeers to Established", func(t *testing.T) {
+		var est []time.Duration
+		for i := range n {
+			rep := sp.setPeers(frrPeer(nodeASN))
+			at := frrEstablishedAt(t, l, node.Addr4(), rep.Start, 15*time.Second)
+			est = append(est, at.Sub(rep.Start))
+			sp.setPeers()
+			// Let FRR's own connect retries (1 s) fall anywhere.
+			time.Sleep(1200*time.Millisecond + time.Duration(i)*90*time.Millisecond)
+		}
+		fmt.Fprintf(&report, "SetPeers -> Established at FRR (log):             %s\n", summary(est))
+	})
+
+	t.Run("restart: speaker restart to its route in FRR's FIB", func(t *testing.T) {
+		sp.setRoutes(probe)
+		sp.setPeers(frrPeer(nodeASN))
+		fib.wait(t, 15*time.Second, "probe at router", func(m map[netip.Prefix]fibState) bool { return m[probe.Prefix].NextHops == 1 })
+		var fromStart, fromPeers []time.Duration
+		for range n {
+			sp.shutdown(5 * time.Second)
+			fib.wait(t, 5*time.Second, "probe gone at router", func(m map[netip.Prefix]fibState) bool { return m[probe.Prefix].NextHops == 0 })
+			t0 := time.Now()
+			sp = startSpeaker(top, node)
+			// As the speaker's glue does: routes first, then peers.
+			sp.setRoutes(probe)
+			rep := sp.setPeers(frrPeer(nodeASN))
+			fib.wait(t, 15*time.Second, "probe back at router", func(m map[netip.Prefix]fibState) bool { return m[probe.Prefix].NextHops == 1 })
+			at := fib.get(probe.Prefix).At
+			fromStart = append(fromStart, at.Sub(t0))
+			fromPeers = append(fromPeers, at.Sub(rep.Start))
+		}
+		fmt.Fprintf(&report, "speaker restart: process start -> route in FRR FIB: %s\n", summary(fromStart))
+		fmt.Fprintf(&report, "speaker restart: SetPeers -> route in FRR FIB:      %s\n", summary(fromPeers))
+	})
+
+	t.Run("router: FRR restart (Cease) to the route in FRR's RIB", func(t *testing.T) {
+		sp.setRoutes(probe)
+		sp.setPeers(frrPeer(nodeASN))
+		var back []time.Duration
+		for range n / 2 {
+			fib.wait(t, 15*time.Second, "probe at router", func(m map[netip.Prefix]fibState) bool { return m[probe.Prefix].NextHops == 1 })
+			up := l.restartFRR(t)
+			var at time.Time
+			_, err := l.FRR.LogEventsUntil(30*time.Second, func(evs []netlab.FRRLogEvent) bool {
+				for _, e := range evs {
+					if e.Kind == "announce" && e.Neighbor == node.Addr4() && e.Prefix == probe.Prefix {
+						at = e.Time
+						return true
+					}
+				}
+				return false
+			})
+			if err != nil || at.IsZero() {
+				t.Fatalf("FRR did not receive %s from %s within 30 s after its restart (%v); speaker log:\n%s", probe.Prefix, node.Addr4(), err, sp.proc.Output())
+			}
+			back = append(back, at.Sub(up))
+		}
+		fmt.Fprintf(&report, "FRR restart: bgpd up -> route in FRR RIB (log):     %s\n", summary(back))
+	})
+	t.Log(report.String())
+}

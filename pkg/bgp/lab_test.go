@@ -37,6 +37,8 @@ type bgpLab struct {
 	*netlab.Lab
 	FRR  *netlab.FRR
 	BIRD *netlab.BIRD
+	// frrConfig is what FRR was started with, for restartFRR.
+	frrConfig netlab.FRRConfig
 }
 
 func labAvailable(t testing.TB) {
@@ -73,6 +75,7 @@ func newBGPLab(t testing.TB) *bgpLab {
 		bc.Neighbors = append(bc.Neighbors, netlab.BIRDNeighbor{Name: n, Address: h.Addr4(), ASN: nodeASN})
 	}
 	fc.Neighbors = append(fc.Neighbors, netlab.FRRNeighbor{Address: lab.Host("node1").Addr6(), ASN: routerASN})
+	l.frrConfig = fc
 	if l.FRR, err = lab.Host("router").StartFRR(fc); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +92,42 @@ func newBGPLab(t testing.TB) *bgpLab {
 	}
 	t.Cleanup(l.BIRD.Close)
 	return l
+}
+
+// restartFRR stops FRR (bgpd closes every session with a Cease) and starts
+// it again with the same configuration; it returns when bgpd's vty answers.
+func (l *bgpLab) restartFRR(t testing.TB) time.Time {
+	t.Helper()
+	l.FRR.Close()
+	f, err := l.Host("router").StartFRR(l.frrConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.FRR = f
+	return time.Now()
+}
+
+// frrEstablishedAt waits for bgpd's log to say that the session with addr
+// went to Established after since, and returns when (bgpd's clock).
+func frrEstablishedAt(t testing.TB, l *bgpLab, addr netip.Addr, since time.Time, timeout time.Duration) time.Time {
+	t.Helper()
+	var at time.Time
+	up := func(evs []netlab.FRRLogEvent) bool {
+		for _, e := range evs {
+			if e.Kind == "state" && e.Neighbor == addr && e.State == "Established" && !e.Time.Before(since) {
+				at = e.Time
+				return true
+			}
+		}
+		return false
+	}
+	if _, err := l.FRR.LogEventsUntil(timeout, up); err != nil {
+		t.Fatal(err)
+	}
+	if at.IsZero() {
+		t.Fatalf("FRR: session with %s not Established within %s", addr, timeout)
+	}
+	return at
 }
 
 func tail(s string, n int) string {
@@ -402,6 +441,21 @@ func TestLabAnnouncementsAtFRRAndBIRD(t *testing.T) {
 		if multi != 3 {
 			t.Errorf("FRR uses %d of %d paths for %s, want 3: %+v", multi, len(ps), ecmp4, ps)
 		}
+	})
+
+	t.Run("a restarted router gets every route back from every node", func(t *testing.T) {
+		// bgpd closes each session with a Cease; GoBGP would hold the
+		// neighbour Idle for 5 s and refuse the router's connections, so
+		// the speaker re-creates it. How fast: TestLabReturnLatency.
+		l.restartFRR(t)
+		all4 := []netip.Addr{node1.Addr4(), node2.Addr4(), node3.Addr4()}
+		all6 := []netip.Addr{node1.Addr6(), node2.Addr6(), node3.Addr6()}
+		fibHas(t, router, ecmp4, 15*time.Second, all4...)
+		fibHas(t, router, ecmp6, 15*time.Second, all6...)
+		fibHas(t, router, v4Only1, 5*time.Second, node1.Addr4())
+		fibHas(t, router, only2, 5*time.Second, node2.Addr4())
+		// BIRD's sessions were never touched.
+		fibHas(t, router2, ecmp4, time.Second, all4...)
 	})
 
 	t.Run("Shutdown withdraws explicitly before the session closes", func(t *testing.T) {

@@ -87,6 +87,7 @@ type peerState struct {
 	warnings   []string
 	groups     map[string]*group       // by attrKey
 	in         map[netip.Prefix]*group // the prefixes the policy accepts
+	up         bool                    // the session is (or last was) Established
 }
 
 // New makes a speaker with no peers and no routes; its embedded GoBGP server
@@ -465,20 +466,71 @@ func (s *Speaker) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Ti
 	if ev == nil || ev.Type != apiutil.PEER_EVENT_STATE {
 		return
 	}
+	st := ev.Peer.State
 	name := ev.Peer.Conf.NeighborAddress.String()
+	recreate := false
 	s.mu.Lock()
+	var peer *peerState
 	for _, ps := range s.peers {
 		if ps.cfg.Address == ev.Peer.Conf.NeighborAddress.Unmap() {
-			name = ps.cfg.Name
+			name, peer = ps.cfg.Name, ps
+		}
+	}
+	if peer != nil && !s.closed {
+		switch {
+		case st.SessionState == bgp.BGP_FSM_ESTABLISHED:
+			peer.up = true
+		case st.SessionState == bgp.BGP_FSM_IDLE && peer.up:
+			peer.up = false
+			recreate = droppedByPeer(st.DisconnectReason)
 		}
 	}
 	s.mu.Unlock()
-	st := ev.Peer.State
 	attrs := []any{"peer", name, "address", ev.Peer.Conf.NeighborAddress, "state", fsmName(st.SessionState)}
 	if st.SessionState != bgp.BGP_FSM_ESTABLISHED && st.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
 		attrs = append(attrs, "reason", strings.TrimPrefix(st.DisconnectReason.String(), "DISCONNECT_REASON_"))
 	}
 	s.log.Info("BGP session state changed", attrs...)
+	if recreate {
+		go s.recreate(peer)
+	}
+}
+
+// droppedByPeer reports whether a session ended because of the router or
+// the network (a Cease or other NOTIFICATION from the router, a TCP error,
+// the hold timer), not by this speaker or a graceful restart.
+func droppedByPeer(r api.PeerState_DisconnectReason) bool {
+	switch r {
+	case api.PeerState_DISCONNECT_REASON_NOTIFICATION_RECEIVED, api.PeerState_DISCONNECT_REASON_READ_FAILED,
+		api.PeerState_DISCONNECT_REASON_WRITE_FAILED, api.PeerState_DISCONNECT_REASON_HOLD_TIMER_EXPIRED:
+		return true
+	}
+	return false
+}
+
+// recreate deletes and re-adds the neighbour of a session the router (or
+// the network) dropped. GoBGP v4.8 keeps such a neighbour Idle for 5 s
+// (holdtimeIdle in fsm.go; IdleHoldTimeAfterReset only applies to resets
+// this side sends) and closes every connection the router opens meanwhile,
+// so a restarted router would wait that long for this node's routes. A new
+// neighbour starts in Active at once and accepts the router's connection.
+func (s *Speaker) recreate(ps *peerState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.srv == nil || s.peers[ps.cfg.Name] != ps || ps.up {
+		return
+	}
+	ctx := context.Background()
+	cfg := ps.cfg
+	if err := s.removePeer(ctx, ps); err != nil {
+		s.log.Warn("BGP peer re-create after session drop", "peer", cfg.Name, "error", err.Error())
+		return
+	}
+	if _, err := s.addPeer(ctx, cfg); err != nil {
+		s.log.Error("BGP peer re-create after session drop", "peer", cfg.Name, "error", err.Error())
+		return
+	}
+	s.log.Info("BGP peer re-created after the router dropped the session", "peer", cfg.Name)
 }
 
 var fsmNames = [...]string{bgp.BGP_FSM_IDLE: "Idle", bgp.BGP_FSM_CONNECT: "Connect", bgp.BGP_FSM_ACTIVE: "Active",
