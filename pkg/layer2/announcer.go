@@ -7,6 +7,10 @@
 // Addresses are never assigned to an interface: answering from user space
 // keeps the kernel from treating the address as local (no routing or
 // connection surprises on the node) and keeps release instantaneous.
+//
+// An interface answers only frames the kernel received on it untagged:
+// a question from another VLAN is never answered on the parent, whose
+// answer would leave untagged (the socket filters in frames.go).
 package layer2
 
 import (

@@ -215,10 +215,10 @@ func waitFrame(b *testing.B, c *packet.Conn, match func([]byte) bool) {
 	}
 }
 
-func multicastNSFrom(b *testing.B, c *netlab.Host, target netip.Addr) []byte {
+func multicastNSFrom(tb testing.TB, c *netlab.Host, target netip.Addr) []byte {
 	f := multicastNS(target)
 	f.srcMAC, f.src, f.sourceLLA = c.MAC(), c.Addr6(), c.MAC()
-	return f.bytes(b)
+	return f.bytes(tb)
 }
 
 // solicit sends ns and reports whether the solicited NA from mac for target

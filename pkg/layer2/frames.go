@@ -18,8 +18,10 @@ import (
 // is table-tested and fuzzed without root.
 
 const (
-	etherTypeARP  = 0x0806
-	etherTypeIPv6 = 0x86dd
+	etherTypeARP    = 0x0806
+	etherTypeIPv6   = 0x86dd
+	etherType8021Q  = 0x8100
+	etherType8021AD = 0x88a8
 
 	ethHeaderLen  = 14
 	ipv6HeaderLen = 40
@@ -63,6 +65,9 @@ func answerARP(frame []byte, mac net.HardwareAddr, owned addrSet) ([]byte, error
 		return nil, malformed("ARP frame of %d bytes", len(frame))
 	}
 	if et := binary.BigEndian.Uint16(frame[12:14]); et != etherTypeARP {
+		if isVLANTag(et) {
+			return nil, nil // asked on another VLAN: never answered untagged
+		}
 		return nil, malformed("ethertype %#04x on the ARP socket", et)
 	}
 	if bytes.Equal(frame[6:12], mac) {
@@ -125,6 +130,9 @@ func answerNS(frame []byte, mac net.HardwareAddr, owned addrSet) ([]byte, error)
 		return nil, malformed("IPv6 frame of %d bytes", len(frame))
 	}
 	if et := binary.BigEndian.Uint16(frame[12:14]); et != etherTypeIPv6 {
+		if isVLANTag(et) {
+			return nil, nil
+		}
 		return nil, malformed("ethertype %#04x on the NDP socket", et)
 	}
 	if bytes.Equal(frame[6:12], mac) {
@@ -312,6 +320,14 @@ func solicitedNode(addr netip.Addr) netip.Addr {
 	return g
 }
 
+// isVLANTag reports an 802.1Q or 802.1ad (QinQ) tag where the EtherType
+// would be. The filters never pass such a frame (the kernel strips tags it
+// recognizes, and the socket is bound to ARP or IPv6); this keeps the
+// answer functions right on their own.
+func isVLANTag(etherType uint16) bool {
+	return etherType == etherType8021Q || etherType == etherType8021AD
+}
+
 func usableUnicastMAC(m net.HardwareAddr) bool {
 	return len(m) == 6 && m[0]&1 == 0 && !bytes.Equal(m, zeroMAC)
 }
@@ -325,25 +341,48 @@ func putEthernet(b []byte, dst, src net.HardwareAddr, etherType uint16) {
 // Kernel-side filters: only the frames that may need an answer wake us.
 // Frames the node sends, and unicast frames for other hosts (seen in
 // promiscuous mode), are dropped by packet type.
+//
+// VLANs: the kernel strips an 802.1Q/802.1ad tag before a packet socket
+// bound to an EtherType sees the frame, so a question asked on VLAN 100
+// would look untagged here, and an answer would leave untagged, on the
+// wrong VLAN. Such frames never get this far on their own account: without a
+// VLAN 100 interface on the node the kernel marks them as for another host;
+// with one, it hands them to that interface, and the parent's packet
+// sockets still see them, with that interface's index. So the filter keeps
+// only frames received on the socket's own interface, and drops any that
+// still carry a tag in the packet's metadata. Priority-tagged frames (VID 0)
+// belong to the untagged network and are answered like untagged ones.
 const packetOtherHost = 3 // PACKET_OTHERHOST; OUTGOING (4) and above too
 
-func arpFilter() []bpf.RawInstruction {
-	return mustAssemble([]bpf.Instruction{
+// receivedHere is the common head of both filters: it drops what the kernel
+// did not receive on interface index as an untagged frame for this host.
+// skip is the number of instructions between it and the filter's final drop.
+func receivedHere(index int, skip uint8) []bpf.Instruction {
+	return []bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: packetOtherHost, SkipTrue: 5},
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: packetOtherHost, SkipTrue: skip + 4},
+		bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(index), SkipTrue: skip + 2},
+		bpf.LoadExtension{Num: bpf.ExtVLANTagPresent},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: skip},
+	}
+}
+
+// arpFilter passes ARP requests received on interface index.
+func arpFilter(index int) []bpf.Instruction {
+	return append(receivedHere(index, 5),
 		bpf.LoadAbsolute{Off: 12, Size: 2},
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeARP, SkipTrue: 3},
 		bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 2}, // ARP operation
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(arp.OperationRequest), SkipTrue: 1},
 		bpf.RetConstant{Val: maxFrame},
 		bpf.RetConstant{Val: 0},
-	})
+	)
 }
 
-func nsFilter() []bpf.RawInstruction {
-	return mustAssemble([]bpf.Instruction{
-		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: packetOtherHost, SkipTrue: 7},
+// nsFilter passes neighbor solicitations received on interface index.
+func nsFilter(index int) []bpf.Instruction {
+	return append(receivedHere(index, 7),
 		bpf.LoadAbsolute{Off: 12, Size: 2},
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeIPv6, SkipTrue: 5},
 		bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 1}, // next header
@@ -352,7 +391,7 @@ func nsFilter() []bpf.RawInstruction {
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: typeNS, SkipTrue: 1},
 		bpf.RetConstant{Val: maxFrame},
 		bpf.RetConstant{Val: 0},
-	})
+	)
 }
 
 func mustAssemble(prog []bpf.Instruction) []bpf.RawInstruction {

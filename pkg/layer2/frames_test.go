@@ -11,6 +11,7 @@ import (
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ndp"
+	"golang.org/x/net/bpf"
 )
 
 var (
@@ -115,6 +116,8 @@ func TestAnswerARPRepliesOnlyForOwnedAddressesWithOurMAC(t *testing.T) {
 			b[12], b[13] = 0x08, 0x00
 			return b
 		}(), malformed: true},
+		{name: "802.1Q-tagged request (another VLAN)", frame: vlanTagged(arpRequest(t, clientMAC, client4, vip4), etherType8021Q, 100)},
+		{name: "802.1ad-tagged request (QinQ)", frame: vlanTagged(vlanTagged(arpRequest(t, clientMAC, client4, vip4), etherType8021Q, 100), etherType8021AD, 20)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,6 +184,8 @@ func TestAnswerNSFollowsRFC4861(t *testing.T) {
 			return b
 		}(), malformed: true},
 		{name: "truncated", frame: multicastNS(vip6).bytes(t)[:60], malformed: true},
+		{name: "802.1Q-tagged NS (another VLAN)", frame: vlanTagged(multicastNS(vip6).bytes(t), etherType8021Q, 100), ignored: true},
+		{name: "802.1ad-tagged NS", frame: vlanTagged(multicastNS(vip6).bytes(t), etherType8021AD, 100), ignored: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,6 +217,120 @@ func TestAnswerNSFollowsRFC4861(t *testing.T) {
 			}
 			if len(na.Options) != 1 || !bytes.Equal(na.Options[0].(*ndp.LinkLayerAddress).Addr, ourMAC) || na.Options[0].(*ndp.LinkLayerAddress).Direction != ndp.Target {
 				t.Errorf("NA options %+v, want our MAC as target link-layer address", na.Options)
+			}
+		})
+	}
+}
+
+// vlanTagged inserts a VLAN tag of type tpid after the Ethernet addresses.
+func vlanTagged(frame []byte, tpid uint16, vid uint16) []byte {
+	tag := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tpid), vid)
+	return append(append(append([]byte{}, frame[:12]...), tag...), frame[12:]...)
+}
+
+// filterMeta is what the filters' extension loads read from the kernel's
+// view of a packet.
+type filterMeta struct {
+	pktType uint32 // PACKET_HOST 0, BROADCAST 1, MULTICAST 2, OTHERHOST 3, OUTGOING 4
+	ifindex uint32 // the interface the kernel says it arrived on
+	vlan    bool   // a VLAN tag still in the packet's metadata
+}
+
+// runFilter interprets the classic BPF the filters are made of, including
+// the extensions x/net/bpf's VM does not implement, and returns how many
+// bytes the kernel would pass (0: dropped).
+func runFilter(t *testing.T, prog []bpf.Instruction, frame []byte, m filterMeta) uint32 {
+	t.Helper()
+	if _, err := bpf.Assemble(prog); err != nil {
+		t.Fatal(err)
+	}
+	var a uint32
+	for pc := 0; pc < len(prog); pc++ {
+		switch ins := prog[pc].(type) {
+		case bpf.LoadExtension:
+			switch ins.Num {
+			case bpf.ExtType:
+				a = m.pktType
+			case bpf.ExtInterfaceIndex:
+				a = m.ifindex
+			case bpf.ExtVLANTagPresent:
+				a = 0
+				if m.vlan {
+					a = 1
+				}
+			default:
+				t.Fatalf("extension %d", ins.Num)
+			}
+		case bpf.LoadAbsolute:
+			end := int(ins.Off) + ins.Size
+			if end > len(frame) {
+				return 0 // the kernel drops the packet on an out-of-bounds load
+			}
+			a = 0
+			for _, b := range frame[ins.Off:end] {
+				a = a<<8 | uint32(b)
+			}
+		case bpf.JumpIf:
+			var hit bool
+			switch ins.Cond {
+			case bpf.JumpEqual:
+				hit = a == ins.Val
+			case bpf.JumpNotEqual:
+				hit = a != ins.Val
+			case bpf.JumpGreaterOrEqual:
+				hit = a >= ins.Val
+			default:
+				t.Fatalf("condition %v", ins.Cond)
+			}
+			if hit {
+				pc += int(ins.SkipTrue)
+			} else {
+				pc += int(ins.SkipFalse)
+			}
+		case bpf.RetConstant:
+			return ins.Val
+		default:
+			t.Fatalf("instruction %T", ins)
+		}
+	}
+	t.Fatal("the filter ran past its end")
+	return 0
+}
+
+func TestFiltersPassOnlyUntaggedQuestionsReceivedOnTheirInterface(t *testing.T) {
+	const index = 7
+	arpReply := func() []byte { b := arpRequest(t, clientMAC, client4, vip4); b[ethHeaderLen+7] = 2; return b }()
+	echo := func() []byte { b := multicastNS(vip6).bytes(t); b[ethHeaderLen+ipv6HeaderLen] = 128; return b }()
+	broadcast := filterMeta{pktType: 1, ifindex: index}
+	tests := []struct {
+		name   string
+		filter []bpf.Instruction
+		frame  []byte
+		meta   filterMeta
+		pass   bool
+	}{
+		{"ARP request", arpFilter(index), arpRequest(t, clientMAC, client4, vip4), broadcast, true},
+		{"ARP request to our MAC", arpFilter(index), arpRequest(t, clientMAC, client4, vip4), filterMeta{pktType: 0, ifindex: index}, true},
+		{"ARP request for another host (promiscuous)", arpFilter(index), arpRequest(t, clientMAC, client4, vip4), filterMeta{pktType: 3, ifindex: index}, false},
+		{"our own ARP request going out", arpFilter(index), arpRequest(t, ourMAC, vip4, vip4), filterMeta{pktType: 4, ifindex: index}, false},
+		{"ARP request the kernel gave a VLAN interface", arpFilter(index), arpRequest(t, clientMAC, client4, vip4), filterMeta{pktType: 1, ifindex: index + 1}, false},
+		{"ARP request with a VLAN tag in metadata", arpFilter(index), arpRequest(t, clientMAC, client4, vip4), filterMeta{pktType: 1, ifindex: index, vlan: true}, false},
+		{"ARP request with the tag in the frame", arpFilter(index), vlanTagged(arpRequest(t, clientMAC, client4, vip4), etherType8021Q, 100), broadcast, false},
+		{"ARP reply", arpFilter(index), arpReply, broadcast, false},
+		{"NS on the ARP socket", arpFilter(index), multicastNS(vip6).bytes(t), broadcast, false},
+		{"truncated ARP", arpFilter(index), arpRequest(t, clientMAC, client4, vip4)[:16], broadcast, false},
+		{"NS", nsFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 2, ifindex: index}, true},
+		{"NS the kernel gave a VLAN interface", nsFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 2, ifindex: index + 1}, false},
+		{"NS with a VLAN tag in metadata", nsFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 2, ifindex: index, vlan: true}, false},
+		{"NS with the tag in the frame", nsFilter(index), vlanTagged(multicastNS(vip6).bytes(t), etherType8021Q, 100), filterMeta{pktType: 2, ifindex: index}, false},
+		{"NS for another host (promiscuous)", nsFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 3, ifindex: index}, false},
+		{"ICMPv6 echo request", nsFilter(index), echo, filterMeta{pktType: 2, ifindex: index}, false},
+		{"ARP on the NDP socket", nsFilter(index), arpRequest(t, clientMAC, client4, vip4), broadcast, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := runFilter(t, tt.filter, tt.frame, tt.meta); (got != 0) != tt.pass {
+				t.Errorf("filter returned %d, want pass %v", got, tt.pass)
 			}
 		})
 	}

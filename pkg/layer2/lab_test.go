@@ -618,3 +618,212 @@ func TestRefreshReannouncesPeriodically(t *testing.T) {
 		}
 	}
 }
+
+// TestVLANTaggedQuestionsAreNotAnsweredOnTheParent: clients on VLAN 100 of
+// the same wire ask for addresses the node answers on its untagged parent
+// interface only. An answer would leave untagged, on the wrong VLAN, so
+// there must be none, while untagged clients are still answered.
+//
+// Each step sends its questions as raw frames, then one untagged question
+// per family as a barrier: the responder reads its socket in order, so once
+// the barrier is answered, every earlier answer would have been counted.
+func TestVLANTaggedQuestionsAreNotAnsweredOnTheParent(t *testing.T) {
+	t.Parallel()
+	vip4, vip6 := netip.MustParseAddr("192.0.2.40"), netip.MustParseAddr("2001:db8:100::40")
+	lab := newLab(t, "node1", "client")
+	node, client := lab.Host("node1"), lab.Host("client")
+	sp := startSpeaker(t, node, "1,1s")
+	sp.set(pair(vip4, "eth0"), pair(vip6, "eth0"))
+	wantAnswer(t, client, vip4, node.Spec.MAC)
+	wantAnswer(t, client, vip6, node.Spec.MAC)
+
+	raw, err := client.ListenPacket("eth0", netlab.EtherTypeAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	cmac := client.MAC()
+	arpQ := func(dst net.HardwareAddr) []byte {
+		b := arpRequest(t, cmac, client.Addr4(), vip4)
+		copy(b[0:6], dst)
+		return b
+	}
+	nsQ := func(dst net.HardwareAddr) []byte {
+		if dst == nil {
+			return multicastNSFrom(t, client, vip6)
+		}
+		return nsFrame{srcMAC: cmac, dstMAC: dst, src: client.Addr6(), dst: vip6, target: vip6, sourceLLA: cmac}.bytes(t)
+	}
+	// ask sends frames, then the barrier, and returns how many of the
+	// frames were answered per family; it fails the test when the frames
+	// did not all reach the node's eth0.
+	ask := func(name string, frames ...[]byte) (answered4, answered6 float64) {
+		t.Helper()
+		sniff, err := node.ListenPacket("eth0", netlab.EtherTypeAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sniff.Close()
+		before4 := sp.metric(`herald_layer2_requests_answered_total{family="ipv4"`)
+		before6 := sp.metric(`herald_layer2_requests_answered_total{family="ipv6"`)
+		for _, f := range append(frames, arpQ(broadcastMAC), nsQ(nil)) {
+			if _, err := raw.WriteTo(f, &packet.Addr{HardwareAddr: net.HardwareAddr(f[0:6])}); err != nil {
+				t.Fatalf("%s: send: %v", name, err)
+			}
+		}
+		var a4, a6 float64
+		if !waitFor(3*time.Second, func() bool {
+			a4 = sp.metric(`herald_layer2_requests_answered_total{family="ipv4"`) - before4
+			a6 = sp.metric(`herald_layer2_requests_answered_total{family="ipv6"`) - before6
+			return a4 >= 1 && a6 >= 1
+		}) {
+			t.Fatalf("%s: the untagged barrier questions were not answered (ipv4 %g, ipv6 %g)", name, a4, a6)
+		}
+		if arps, nss := countQuestions(sniff, cmac, vip4, vip6); arps+nss != len(frames)+2 {
+			t.Fatalf("%s: the node's eth0 saw %d ARP requests and %d NS of the %d sent: the test proves nothing", name, arps, nss, len(frames)+2)
+		}
+		return a4 - 1, a6 - 1
+	}
+
+	// Tagged on the wire, as a switch trunk delivers another VLAN's
+	// broadcasts: the kernel strips the tag and, with no VLAN 100
+	// interface on the node, marks the frames as for another host.
+	a4, a6 := ask("tagged",
+		vlanTagged(arpQ(broadcastMAC), etherType8021Q, 100),
+		vlanTagged(nsQ(nil), etherType8021Q, 100),
+		vlanTagged(vlanTagged(arpQ(broadcastMAC), etherType8021Q, 100), etherType8021AD, 20),
+		vlanTagged(vlanTagged(nsQ(nil), etherType8021Q, 100), etherType8021AD, 20),
+	)
+	if a4 != 0 || a6 != 0 {
+		t.Errorf("802.1Q/802.1ad-tagged questions answered on the untagged parent: ipv4 %g, ipv6 %g", a4, a6)
+	}
+	// arping itself, tagging its requests.
+	if out, err := client.Output("arping", "-V", "100", "-c", "2", "-w", "0.6", "-i", "eth0", "-r", vip4.String()); err == nil {
+		t.Errorf("arping on VLAN 100 answered by %q", strings.TrimSpace(out))
+	}
+
+	// Priority-tagged (VID 0) frames belong to the untagged network.
+	if a4, a6 := ask("priority-tagged", vlanTagged(arpQ(broadcastMAC), etherType8021Q, 0), vlanTagged(nsQ(nil), etherType8021Q, 0)); a4 != 1 || a6 != 1 {
+		t.Errorf("priority-tagged questions answered: ipv4 %g, ipv6 %g; want 1 and 1", a4, a6)
+	}
+
+	// Frames the node's kernel hands to another interface stacked on eth0
+	// are seen by eth0's packet sockets too, as VLAN 100 frames are when
+	// the node has an eth0.100. A macvlan takes that same path in the
+	// kernel (this lab's kernel may lack 802.1Q interfaces): questions sent
+	// to its MAC must not be answered on eth0.
+	mvMAC := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x41}
+	for _, args := range [][]string{
+		{"link", "add", "mv0", "link", "eth0", "address", mvMAC.String(), "type", "macvlan", "mode", "bridge"},
+		{"link", "set", "mv0", "up"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", node.NS}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	if a4, a6 := ask("for another interface", arpQ(mvMAC), nsQ(mvMAC)); a4 != 0 || a6 != 0 {
+		t.Errorf("questions the kernel received on mv0 answered on eth0: ipv4 %g, ipv6 %g", a4, a6)
+	}
+
+	t.Run("VLAN subinterfaces", func(t *testing.T) {
+		testVLANSubinterfaces(t, sp, node, client, vip4, vip6)
+	})
+}
+
+// testVLANSubinterfaces asks from a real eth0.100 on the client, first with
+// no VLAN 100 on the node, then with an eth0.100 there that Herald does not
+// serve. It needs the kernel's 802.1Q support and skips without it.
+func testVLANSubinterfaces(t *testing.T, sp *speaker, node, client *netlab.Host, vip4, vip6 netip.Addr) {
+	const vlanLink = "eth0.100"
+	ip := func(h *netlab.Host, args ...string) {
+		t.Helper()
+		out, err := exec.Command("ip", append([]string{"-n", h.NS}, args...)...).CombinedOutput()
+		if err != nil && strings.Contains(string(out), "Unknown device type") {
+			t.Skipf("no 802.1Q interfaces in this kernel: %s", strings.TrimSpace(string(out)))
+		}
+		if err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip(client, "link", "add", "link", "eth0", "name", vlanLink, "type", "vlan", "id", "100")
+	ip(client, "addr", "add", "203.0.113.100/24", "dev", vlanLink)
+	ip(client, "addr", "add", "2001:db8:203::100/64", "dev", vlanLink, "nodad")
+	ip(client, "link", "set", vlanLink, "up")
+	// The client's own kernel resolves the addresses on the VLAN too.
+	ip(client, "route", "add", vip4.String()+"/32", "dev", vlanLink)
+	ip(client, "-6", "route", "add", vip6.String()+"/128", "dev", vlanLink)
+	for _, nodeVLAN := range []bool{false, true} {
+		if nodeVLAN {
+			ip(node, "link", "add", "link", "eth0", "name", vlanLink, "type", "vlan", "id", "100")
+			ip(node, "link", "set", vlanLink, "up")
+		}
+		before := sp.metric(`herald_layer2_requests_answered_total{`)
+		wantNoAnswerOn(t, client, vlanLink, vip4)
+		wantNoAnswerOn(t, client, vlanLink, vip6)
+		_, _ = client.Output("ping", "-c", "1", "-W", "0.5", vip4.String())
+		_, _ = client.Output("ping", "-6", "-c", "1", "-W", "0.5", vip6.String())
+		for _, vip := range []netip.Addr{vip4, vip6} {
+			out, err := client.Output("ip", "-j", "neigh", "show", vip.String(), "dev", vlanLink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(out, "lladdr") {
+				t.Errorf("node VLAN %v: the client's %s learned a MAC for %s: %s", nodeVLAN, vlanLink, vip, out)
+			}
+		}
+		if n := sp.metric(`herald_layer2_requests_answered_total{`); n != before {
+			t.Errorf("node VLAN %v: requests answered went %g → %g while only VLAN 100 asked", nodeVLAN, before, n)
+		}
+		wantAnswer(t, client, vip4, node.Spec.MAC)
+		wantAnswer(t, client, vip6, node.Spec.MAC)
+	}
+}
+
+func wantNoAnswerOn(t *testing.T, c *netlab.Host, ifname string, addr netip.Addr) {
+	t.Helper()
+	var out string
+	var err error
+	if addr.Is6() {
+		out, err = c.Output("ndisc6", "-1", "-q", "-r", "2", "-w", "300", addr.String(), ifname)
+	} else {
+		out, err = c.Output("arping", "-c", "2", "-w", "0.6", "-i", ifname, "-r", addr.String())
+	}
+	if err == nil {
+		t.Fatalf("%s answered on %s by %q", addr, ifname, strings.TrimSpace(out))
+	}
+}
+
+// countQuestions drains sniff and counts the ARP requests for vip4 and the
+// neighbor solicitations for vip6 sent by mac, tagged or not (the kernel
+// strips the outer tag of what it hands a packet socket).
+func countQuestions(sniff *packet.Conn, mac net.HardwareAddr, vip4, vip6 netip.Addr) (arps, nss int) {
+	_ = sniff.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	buf := make([]byte, maxFrame)
+	for {
+		n, _, err := sniff.ReadFrom(buf)
+		if err != nil {
+			return arps, nss
+		}
+		f := buf[:n]
+		if n < ethHeaderLen || !bytes.Equal(f[6:12], mac) {
+			continue
+		}
+		for len(f) >= ethHeaderLen+4 && isVLANTag(binary.BigEndian.Uint16(f[12:14])) {
+			f = append(f[:12:12], f[16:]...)
+		}
+		n = len(f)
+		var p arp.Packet
+		switch binary.BigEndian.Uint16(f[12:14]) {
+		case etherTypeARP:
+			if p.UnmarshalBinary(f[ethHeaderLen:]) == nil && p.Operation == arp.OperationRequest && p.TargetIP == vip4 {
+				arps++
+			}
+		case etherTypeIPv6:
+			if n >= ethHeaderLen+ipv6HeaderLen+nsLen && f[20] == icmpv6Proto && f[54] == typeNS {
+				if m, err := ndp.ParseMessage(f[ethHeaderLen+ipv6HeaderLen:]); err == nil && m.(*ndp.NeighborSolicitation).TargetAddress == vip6 {
+					nss++
+				}
+			}
+		}
+	}
+}

@@ -41,12 +41,12 @@ type responder struct {
 }
 
 func openResponder(fam family, index int, mac net.HardwareAddr) (*responder, error) {
-	proto, filter := etherTypeARP, arpFilter()
+	proto, filter := etherTypeARP, arpFilter(index)
 	if fam == ipv6 {
-		proto, filter = etherTypeIPv6, nsFilter()
+		proto, filter = etherTypeIPv6, nsFilter(index)
 	}
 	// The filter is attached before bind, so no unfiltered frame is queued.
-	c, err := packet.Listen(&net.Interface{Index: index}, packet.Raw, proto, &packet.Config{Filter: filter})
+	c, err := packet.Listen(&net.Interface{Index: index}, packet.Raw, proto, &packet.Config{Filter: mustAssemble(filter)})
 	if err != nil {
 		return nil, fmt.Errorf("open %s packet socket: %w", fam, err)
 	}
