@@ -11,6 +11,16 @@
 // An interface answers only frames the kernel received on it untagged:
 // a question from another VLAN is never answered on the parent, whose
 // answer would leave untagged (the socket filters in frames.go).
+//
+// Another host claiming an owned address at its own MAC (a gratuitous ARP,
+// an ARP reply or request sent from the address, a Neighbor Advertisement
+// for it, a solicitation sent from it) is an address conflict: it is counted
+// in herald_layer2_address_conflicts_total and logged once per address and
+// foreign MAC. The announcer keeps answering questions as before but sends
+// nothing in response to a claim, not even one re-announcement: two
+// responders each re-announcing after the other's announcement never stop,
+// and clients' entries would flap between them. The operator resolves the
+// conflict; a takeover or the optional refresh announces again as usual.
 package layer2
 
 import (
@@ -87,7 +97,18 @@ type link struct {
 	w     *world
 	// lastErr keeps the watcher from logging the same failure every check.
 	lastErr string
+
+	// claims are the address conflicts already logged, so each (address,
+	// foreign MAC) is logged once. At most maxClaims; an address's entries
+	// are forgotten when it is no longer owned here.
+	claimsMu   sync.Mutex
+	claims     map[claim]struct{}
+	claimsFull bool // the "too many" line was logged
 }
+
+// maxClaims bounds the conflicts remembered per interface, whatever forged
+// frames arrive; beyond it conflicts are still counted, not logged.
+const maxClaims = 1024
 
 // world is the kernel side of a link, nil while the interface is missing.
 type world struct {
@@ -145,11 +166,11 @@ func (a *Announcer) Set(desired map[netip.Addr][]string) error {
 	}
 	for name, l := range a.links {
 		keep := want[name]
-		changed := false
+		var dropped []netip.Addr
 		for addr := range l.addrs {
 			if !keep.has(addr) {
 				a.drop(l, addr)
-				changed = true
+				dropped = append(dropped, addr)
 			}
 		}
 		if len(l.addrs) == 0 {
@@ -157,8 +178,9 @@ func (a *Announcer) Set(desired map[netip.Addr][]string) error {
 			delete(a.links, name)
 			continue
 		}
-		if changed {
+		if len(dropped) > 0 {
 			l.publish()
+			l.forgetClaims(dropped)
 			if err := a.syncWorld(l); err != nil {
 				errs = append(errs, err)
 			}
@@ -256,7 +278,7 @@ func normalize(desired map[netip.Addr][]string) (map[string]addrSet, []error) {
 }
 
 func newLink(name string) *link {
-	l := &link{name: name, addrs: map[netip.Addr]context.CancelFunc{}}
+	l := &link{name: name, addrs: map[netip.Addr]context.CancelFunc{}, claims: map[claim]struct{}{}}
 	l.publish()
 	return l
 }
@@ -421,7 +443,7 @@ func (a *Announcer) serve(l *link, r *responder) {
 	defer r.conn.Close()
 	answer := answerARP
 	if r.fam == ipv6 {
-		answer = answerNS
+		answer = answerNDP
 	}
 	buf := make([]byte, maxFrame)
 	for {
@@ -441,7 +463,10 @@ func (a *Announcer) serve(l *link, r *responder) {
 				return
 			}
 		}
-		reply, err := answer(buf[:n], r.mac, *l.owned.Load())
+		reply, c, err := answer(buf[:n], r.mac, *l.owned.Load())
+		if c.found() {
+			a.conflict(l, r.fam, c)
+		}
 		if err != nil {
 			a.met.malformed.WithLabelValues(string(r.fam)).Inc()
 			a.log.Debug("dropped frame", "interface", l.name, "family", r.fam, "error", err)
@@ -456,6 +481,63 @@ func (a *Announcer) serve(l *link, r *responder) {
 			continue
 		}
 		a.met.answered.WithLabelValues(string(r.fam)).Inc()
+	}
+}
+
+// conflict counts another host's claim to an owned address, and logs it
+// the first time this address and MAC are seen on l. It sends nothing back
+// (see the package doc).
+func (a *Announcer) conflict(l *link, f family, c claim) {
+	a.met.conflicts.WithLabelValues(string(f), l.name).Inc()
+	switch l.rememberClaim(c) {
+	case claimNew:
+		a.log.Warn("another host claims an owned address", "address", c.addr, "interface", l.name, "mac", net.HardwareAddr(c.mac[:]).String())
+	case claimsNowFull:
+		a.log.Warn("too many address conflicts to log each; they are still counted", "interface", l.name, "logged", maxClaims)
+	}
+}
+
+const (
+	claimKnown = iota // logged before, or no longer owned
+	claimNew
+	claimsNowFull
+)
+
+func (l *link) rememberClaim(c claim) int {
+	l.claimsMu.Lock()
+	defer l.claimsMu.Unlock()
+	// Checked under the lock forgetClaims takes after Set published the
+	// new owned set: a claim for a dropped address is forgotten or never
+	// kept, so it is logged again if the address comes back.
+	if !l.owned.Load().has(c.addr) {
+		return claimKnown
+	}
+	if _, ok := l.claims[c]; ok {
+		return claimKnown
+	}
+	if len(l.claims) >= maxClaims {
+		if l.claimsFull {
+			return claimKnown
+		}
+		l.claimsFull = true
+		return claimsNowFull
+	}
+	l.claims[c] = struct{}{}
+	return claimNew
+}
+
+// forgetClaims drops the remembered conflicts of addresses l no longer owns.
+// Called after publishing the owned set without them.
+func (l *link) forgetClaims(addrs []netip.Addr) {
+	l.claimsMu.Lock()
+	defer l.claimsMu.Unlock()
+	for c := range l.claims {
+		if slices.Contains(addrs, c.addr) {
+			delete(l.claims, c)
+		}
+	}
+	if len(l.claims) < maxClaims {
+		l.claimsFull = false
 	}
 }
 

@@ -58,42 +58,60 @@ type addrSet map[netip.Addr]struct{}
 
 func (s addrSet) has(a netip.Addr) bool { _, ok := s[a]; return ok }
 
-// answerARP returns the reply to an ARP frame received on an interface with
-// hardware address mac, or nil when the frame needs no answer from us.
-func answerARP(frame []byte, mac net.HardwareAddr, owned addrSet) ([]byte, error) {
+// claim is another host saying that an owned address is at its MAC: an
+// address conflict. The zero claim means none.
+type claim struct {
+	addr netip.Addr
+	mac  [6]byte
+}
+
+func (c claim) found() bool { return c.addr.IsValid() }
+
+// answerARP reads an ARP frame received on an interface with hardware
+// address mac: it returns the reply (nil when the frame needs no answer from
+// us) and, when the frame's sender claims an owned address at another MAC
+// (a gratuitous ARP, a reply, or a request from that address), the claim.
+func answerARP(frame []byte, mac net.HardwareAddr, owned addrSet) ([]byte, claim, error) {
 	if len(frame) < ethHeaderLen+arpLen {
-		return nil, malformed("ARP frame of %d bytes", len(frame))
+		return nil, claim{}, malformed("ARP frame of %d bytes", len(frame))
 	}
 	if et := binary.BigEndian.Uint16(frame[12:14]); et != etherTypeARP {
 		if isVLANTag(et) {
-			return nil, nil // asked on another VLAN: never answered untagged
+			return nil, claim{}, nil // asked on another VLAN: never answered untagged
 		}
-		return nil, malformed("ethertype %#04x on the ARP socket", et)
+		return nil, claim{}, malformed("ethertype %#04x on the ARP socket", et)
 	}
 	if bytes.Equal(frame[6:12], mac) {
-		return nil, nil // our own frame, looped back by some setups
+		return nil, claim{}, nil // our own frame, looped back by some setups
 	}
 	var p arp.Packet
 	if err := p.UnmarshalBinary(frame[ethHeaderLen:]); err != nil {
-		return nil, malformed("ARP: %v", err)
+		return nil, claim{}, malformed("ARP: %v", err)
 	}
 	if p.HardwareType != 1 || p.ProtocolType != 0x0800 || p.HardwareAddrLength != 6 || p.IPLength != 4 {
-		return nil, malformed("ARP for hardware %d/%d protocol %#04x/%d", p.HardwareType, p.HardwareAddrLength, p.ProtocolType, p.IPLength)
+		return nil, claim{}, malformed("ARP for hardware %d/%d protocol %#04x/%d", p.HardwareType, p.HardwareAddrLength, p.ProtocolType, p.IPLength)
+	}
+	var c claim
+	if owned.has(p.SenderIP) && !bytes.Equal(p.SenderHardwareAddr, mac) {
+		if !usableUnicastMAC(p.SenderHardwareAddr) {
+			return nil, claim{}, malformed("ARP claiming %s for hardware address %s", p.SenderIP, p.SenderHardwareAddr)
+		}
+		c = claim{addr: p.SenderIP, mac: [6]byte(p.SenderHardwareAddr)}
 	}
 	if p.Operation != arp.OperationRequest || !owned.has(p.TargetIP) {
-		return nil, nil
+		return nil, c, nil
 	}
 	if p.SenderIP == p.TargetIP {
 		// Someone else announcing the address (a gratuitous ARP): not a
 		// question, and answering would fight over the entry.
-		return nil, nil
+		return nil, c, nil
 	}
 	if !usableUnicastMAC(p.SenderHardwareAddr) || bytes.Equal(p.SenderHardwareAddr, mac) {
-		return nil, malformed("ARP request from hardware address %s", p.SenderHardwareAddr)
+		return nil, claim{}, malformed("ARP request from hardware address %s", p.SenderHardwareAddr)
 	}
 	// Sender IP 0.0.0.0 is an address-conflict probe (RFC 5227): the reply to
 	// it is what tells the prober the address is taken, so it gets one too.
-	return arpFrame(arp.OperationReply, mac, p.TargetIP, p.SenderHardwareAddr, p.SenderIP, p.SenderHardwareAddr), nil
+	return arpFrame(arp.OperationReply, mac, p.TargetIP, p.SenderHardwareAddr, p.SenderIP, p.SenderHardwareAddr), c, nil
 }
 
 // gratuitousARP announces that addr is at mac: a broadcast request whose
@@ -120,94 +138,92 @@ func arpFrame(op arp.Operation, senderMAC net.HardwareAddr, senderIP netip.Addr,
 	return b
 }
 
-// answerNS returns the Neighbor Advertisement answering a Neighbor
-// Solicitation frame received on an interface with hardware address mac, or
-// nil when it needs no answer from us. It applies RFC 4861 §7.1.1 validation
-// itself because the frame comes from an AF_PACKET socket, which (unlike the
-// kernel's ICMPv6 socket) checks nothing.
-func answerNS(frame []byte, mac net.HardwareAddr, owned addrSet) ([]byte, error) {
+// answerNDP reads an NDP frame received on an interface with hardware
+// address mac. For a Neighbor Solicitation it returns the Neighbor
+// Advertisement answering it, or nil when it needs no answer from us; for a
+// Neighbor Advertisement of an owned address from another MAC (another host
+// answering or announcing it), and for a solicitation sent from an owned
+// address by another MAC, it returns the claim. It applies RFC 4861 §7.1
+// validation itself because the frame comes from an AF_PACKET socket, which
+// (unlike the kernel's ICMPv6 socket) checks nothing.
+func answerNDP(frame []byte, mac net.HardwareAddr, owned addrSet) ([]byte, claim, error) {
 	if len(frame) < ethHeaderLen+ipv6HeaderLen+nsLen {
-		return nil, malformed("IPv6 frame of %d bytes", len(frame))
+		return nil, claim{}, malformed("IPv6 frame of %d bytes", len(frame))
 	}
 	if et := binary.BigEndian.Uint16(frame[12:14]); et != etherTypeIPv6 {
 		if isVLANTag(et) {
-			return nil, nil
+			return nil, claim{}, nil
 		}
-		return nil, malformed("ethertype %#04x on the NDP socket", et)
+		return nil, claim{}, malformed("ethertype %#04x on the NDP socket", et)
 	}
 	if bytes.Equal(frame[6:12], mac) {
-		return nil, nil
+		return nil, claim{}, nil
 	}
 	ip := frame[ethHeaderLen:]
 	if ip[0]>>4 != 6 {
-		return nil, malformed("IP version %d", ip[0]>>4)
+		return nil, claim{}, malformed("IP version %d", ip[0]>>4)
 	}
 	if ip[6] != icmpv6Proto {
-		// Extension headers before an NS are not something neighbours send.
-		return nil, nil
+		// Extension headers before NDP are not something neighbours send.
+		return nil, claim{}, nil
 	}
 	plen := int(binary.BigEndian.Uint16(ip[4:6]))
 	if plen > len(ip)-ipv6HeaderLen {
-		return nil, malformed("IPv6 payload length %d beyond the %d-byte frame", plen, len(frame))
+		return nil, claim{}, malformed("IPv6 payload length %d beyond the %d-byte frame", plen, len(frame))
 	}
 	msg := ip[ipv6HeaderLen : ipv6HeaderLen+plen] // drops Ethernet padding
-	if len(msg) < nsLen {
-		return nil, malformed("ICMPv6 message of %d bytes", len(msg))
+	if len(msg) < nsLen {                         // the length of an NA too
+		return nil, claim{}, malformed("ICMPv6 message of %d bytes", len(msg))
 	}
-	if msg[0] != typeNS {
-		return nil, nil
+	if msg[0] != typeNS && msg[0] != typeNA {
+		return nil, claim{}, nil
 	}
 	src := netip.AddrFrom16([16]byte(ip[8:24]))
 	dst := netip.AddrFrom16([16]byte(ip[24:40]))
 	if ip[7] != ndpHopLimit {
-		return nil, malformed("NS with hop limit %d", ip[7])
+		return nil, claim{}, malformed("NDP type %d with hop limit %d", msg[0], ip[7])
 	}
 	if msg[1] != 0 {
-		return nil, malformed("NS with code %d", msg[1])
+		return nil, claim{}, malformed("NDP type %d with code %d", msg[0], msg[1])
 	}
 	if icmpv6Checksum(src, dst, msg) != 0 {
-		return nil, malformed("NS with a bad checksum")
+		return nil, claim{}, malformed("NDP type %d with a bad checksum", msg[0])
 	}
 	if err := checkOptionLengths(msg[nsLen:]); err != nil {
-		return nil, err
+		return nil, claim{}, err
 	}
 	m, err := ndp.ParseMessage(msg)
 	if err != nil {
-		return nil, malformed("NS: %v", err)
+		return nil, claim{}, malformed("NDP: %v", err)
 	}
-	ns, ok := m.(*ndp.NeighborSolicitation)
-	if !ok {
-		return nil, malformed("ICMPv6 type 135 parsed as %T", m)
+	switch m := m.(type) {
+	case *ndp.NeighborSolicitation:
+		return answerNS(frame, m, src, dst, mac, owned)
+	case *ndp.NeighborAdvertisement:
+		c, err := readNA(frame, m, dst, mac, owned)
+		return nil, c, err
 	}
+	return nil, claim{}, malformed("ICMPv6 type %d parsed as %T", msg[0], m)
+}
+
+// answerNS answers a valid Neighbor Solicitation for an owned address.
+func answerNS(frame []byte, ns *ndp.NeighborSolicitation, src, dst netip.Addr, mac net.HardwareAddr, owned addrSet) ([]byte, claim, error) {
 	target := ns.TargetAddress
 	if target.IsMulticast() {
-		return nil, malformed("NS for multicast target %s", target)
+		return nil, claim{}, malformed("NS for multicast target %s", target)
 	}
 	if src.IsMulticast() {
-		return nil, malformed("NS from multicast source %s", src)
+		return nil, claim{}, malformed("NS from multicast source %s", src)
 	}
-	var sourceLLA net.HardwareAddr
-	for _, o := range ns.Options {
-		if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Source {
-			sourceLLA = lla.Addr
-		}
-	}
+	sourceLLA := linkLayerAddr(ns.Options, ndp.Source)
 	dad := src.IsUnspecified()
 	if dad {
 		if !isSolicitedNode(dst) {
-			return nil, malformed("DAD probe to %s, not a solicited-node group", dst)
+			return nil, claim{}, malformed("DAD probe to %s, not a solicited-node group", dst)
 		}
 		if sourceLLA != nil {
-			return nil, malformed("DAD probe with a source link-layer address")
+			return nil, claim{}, malformed("DAD probe with a source link-layer address")
 		}
-	}
-	if !owned.has(target) {
-		return nil, nil
-	}
-	if dad {
-		// The prober has no address to answer to: RFC 4861 §7.2.4 says tell
-		// all nodes, unsolicited, so its DAD fails.
-		return neighborAdvertisement(mac, target, allNodes, allNodesMAC, false), nil
 	}
 	// A NUD probe (unicast, straight to our MAC) may omit the option; the
 	// Ethernet source is then the only way back.
@@ -215,10 +231,61 @@ func answerNS(frame []byte, mac net.HardwareAddr, owned addrSet) ([]byte, error)
 	if replyMAC == nil {
 		replyMAC = net.HardwareAddr(frame[6:12])
 	}
-	if !usableUnicastMAC(replyMAC) {
-		return nil, malformed("NS from hardware address %s", replyMAC)
+	var c claim
+	if owned.has(src) && !bytes.Equal(replyMAC, mac) {
+		// Sent from an owned address: that host has it configured.
+		if !usableUnicastMAC(replyMAC) {
+			return nil, claim{}, malformed("NS from %s at hardware address %s", src, replyMAC)
+		}
+		c = claim{addr: src, mac: [6]byte(replyMAC)}
 	}
-	return neighborAdvertisement(mac, target, src, replyMAC, true), nil
+	if !owned.has(target) {
+		return nil, c, nil
+	}
+	if dad {
+		// The prober has no address to answer to: RFC 4861 §7.2.4 says tell
+		// all nodes, unsolicited, so its DAD fails.
+		return neighborAdvertisement(mac, target, allNodes, allNodesMAC, false), c, nil
+	}
+	if !usableUnicastMAC(replyMAC) {
+		return nil, claim{}, malformed("NS from hardware address %s", replyMAC)
+	}
+	return neighborAdvertisement(mac, target, src, replyMAC, true), c, nil
+}
+
+// readNA returns the claim in a valid Neighbor Advertisement: another MAC
+// for an owned target.
+func readNA(frame []byte, na *ndp.NeighborAdvertisement, dst netip.Addr, mac net.HardwareAddr, owned addrSet) (claim, error) {
+	if na.TargetAddress.IsMulticast() {
+		return claim{}, malformed("NA for multicast target %s", na.TargetAddress)
+	}
+	if dst.IsMulticast() && na.Solicited {
+		return claim{}, malformed("solicited NA to multicast %s", dst)
+	}
+	if !owned.has(na.TargetAddress) {
+		return claim{}, nil
+	}
+	at := linkLayerAddr(na.Options, ndp.Target)
+	if at == nil {
+		at = net.HardwareAddr(frame[6:12])
+	}
+	if bytes.Equal(at, mac) {
+		return claim{}, nil
+	}
+	if !usableUnicastMAC(at) {
+		return claim{}, malformed("NA for %s at hardware address %s", na.TargetAddress, at)
+	}
+	return claim{addr: na.TargetAddress, mac: [6]byte(at)}, nil
+}
+
+func linkLayerAddr(opts []ndp.Option, d ndp.Direction) net.HardwareAddr {
+	var a net.HardwareAddr
+	for _, o := range opts {
+		if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == d {
+			a = lla.Addr
+		}
+	}
+	return a
 }
 
 // unsolicitedNA announces that addr is at mac to all nodes (S=0, O=1): like a
@@ -338,7 +405,8 @@ func putEthernet(b []byte, dst, src net.HardwareAddr, etherType uint16) {
 	binary.BigEndian.PutUint16(b[12:14], etherType)
 }
 
-// Kernel-side filters: only the frames that may need an answer wake us.
+// Kernel-side filters: only the frames that may need an answer, or may
+// claim an owned address, wake us.
 // Frames the node sends, and unicast frames for other hosts (seen in
 // promiscuous mode), are dropped by packet type.
 //
@@ -368,27 +436,33 @@ func receivedHere(index int, skip uint8) []bpf.Instruction {
 	}
 }
 
-// arpFilter passes ARP requests received on interface index.
+// arpFilter passes ARP requests and replies received on interface index:
+// requests to be answered, and both kinds to see other hosts claiming an
+// owned address.
 func arpFilter(index int) []bpf.Instruction {
-	return append(receivedHere(index, 5),
+	return append(receivedHere(index, 6),
 		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeARP, SkipTrue: 3},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeARP, SkipTrue: 4},
 		bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 2}, // ARP operation
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(arp.OperationRequest), SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(arp.OperationRequest), SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(arp.OperationReply), SkipTrue: 1},
 		bpf.RetConstant{Val: maxFrame},
 		bpf.RetConstant{Val: 0},
 	)
 }
 
-// nsFilter passes neighbor solicitations received on interface index.
-func nsFilter(index int) []bpf.Instruction {
-	return append(receivedHere(index, 7),
+// ndpFilter passes neighbor solicitations (to be answered) and
+// advertisements (other hosts claiming an owned address) received on
+// interface index.
+func ndpFilter(index int) []bpf.Instruction {
+	return append(receivedHere(index, 8),
 		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeIPv6, SkipTrue: 5},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeIPv6, SkipTrue: 6},
 		bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 1}, // next header
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmpv6Proto, SkipTrue: 3},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmpv6Proto, SkipTrue: 4},
 		bpf.LoadAbsolute{Off: ethHeaderLen + ipv6HeaderLen, Size: 1}, // ICMPv6 type
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: typeNS, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: typeNS, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: typeNA, SkipTrue: 1},
 		bpf.RetConstant{Val: maxFrame},
 		bpf.RetConstant{Val: 0},
 	)

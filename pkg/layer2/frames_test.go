@@ -93,17 +93,24 @@ func TestAnswerARPRepliesOnlyForOwnedAddressesWithOurMAC(t *testing.T) {
 		wantReply bool
 		wantTo    netip.Addr // reply's target IP
 		malformed bool
+		claim     net.HardwareAddr // another host claiming vip4 at this MAC
 	}{
 		{name: "request for owned address", frame: arpRequest(t, clientMAC, client4, vip4), wantReply: true, wantTo: client4},
 		{name: "address-conflict probe from 0.0.0.0", frame: arpRequest(t, clientMAC, netip.IPv4Unspecified(), vip4), wantReply: true, wantTo: netip.IPv4Unspecified()},
 		{name: "request for another address", frame: arpRequest(t, clientMAC, client4, netip.MustParseAddr("192.0.2.99"))},
 		{name: "our own request", frame: arpRequest(t, ourMAC, vip4, vip4)},
-		{name: "someone else's gratuitous ARP", frame: arpRequest(t, clientMAC, vip4, vip4)},
-		{name: "reply, not a request", frame: func() []byte {
-			b := arpRequest(t, clientMAC, client4, vip4)
-			b[ethHeaderLen+7] = 2
+		{name: "someone else's gratuitous ARP claims the address", frame: arpRequest(t, clientMAC, vip4, vip4), claim: clientMAC},
+		{name: "someone else's gratuitous ARP reply claims the address", frame: asReply(arpRequest(t, clientMAC, vip4, vip4)), claim: clientMAC},
+		{name: "a request sent from the owned address claims it", frame: arpRequest(t, clientMAC, vip4, client4), claim: clientMAC},
+		{name: "a request from the owned address for an owned address is answered too", frame: arpRequest(t, clientMAC, vip4, netip.MustParseAddr("192.0.2.21")), wantReply: true, wantTo: vip4, claim: clientMAC},
+		{name: "a claim for another address", frame: arpRequest(t, clientMAC, client4, client4)},
+		{name: "a claim from a multicast hardware address", frame: arpRequest(t, net.HardwareAddr{0x03, 0, 0, 0, 0, 1}, vip4, vip4), malformed: true},
+		{name: "a claim at our MAC from another Ethernet source", frame: func() []byte {
+			b := arpRequest(t, ourMAC, vip4, vip4)
+			copy(b[6:12], clientMAC)
 			return b
 		}()},
+		{name: "reply, not a request", frame: asReply(arpRequest(t, clientMAC, client4, vip4))},
 		{name: "truncated", frame: arpRequest(t, clientMAC, client4, vip4)[:30], malformed: true},
 		{name: "IPv6-sized protocol addresses", frame: func() []byte {
 			b := arpRequest(t, clientMAC, client4, vip4)
@@ -121,10 +128,12 @@ func TestAnswerARPRepliesOnlyForOwnedAddressesWithOurMAC(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reply, err := answerARP(tt.frame, ourMAC, owned)
+			owned := addrSet{vip4: {}, vip6: {}, netip.MustParseAddr("192.0.2.21"): {}}
+			reply, c, err := answerARP(tt.frame, ourMAC, owned)
 			if tt.malformed != errors.Is(err, errMalformed) || (err != nil && !tt.malformed) {
 				t.Fatalf("err = %v, want malformed %v", err, tt.malformed)
 			}
+			checkClaim(t, c, vip4, tt.claim)
 			if (reply != nil) != tt.wantReply {
 				t.Fatalf("reply = %x, want one: %v", reply, tt.wantReply)
 			}
@@ -138,7 +147,7 @@ func TestAnswerARPRepliesOnlyForOwnedAddressesWithOurMAC(t *testing.T) {
 			if !bytes.Equal(reply[0:6], clientMAC) || !bytes.Equal(reply[6:12], ourMAC) {
 				t.Errorf("Ethernet %s → %s, want %s → %s", net.HardwareAddr(reply[6:12]), net.HardwareAddr(reply[0:6]), ourMAC, clientMAC)
 			}
-			if p.Operation != arp.OperationReply || p.SenderIP != vip4 || !bytes.Equal(p.SenderHardwareAddr, ourMAC) ||
+			if p.Operation != arp.OperationReply || !owned.has(p.SenderIP) || !bytes.Equal(p.SenderHardwareAddr, ourMAC) ||
 				p.TargetIP != tt.wantTo || !bytes.Equal(p.TargetHardwareAddr, clientMAC) {
 				t.Errorf("reply %+v", p)
 			}
@@ -159,6 +168,7 @@ func TestAnswerNSFollowsRFC4861(t *testing.T) {
 		malformed     bool
 		why           string // in the error of a malformed frame
 		ignored       bool
+		claim         net.HardwareAddr // another host claiming vip6 at this MAC
 	}{
 		{name: "multicast NS", frame: multicastNS(vip6).bytes(t), wantDst: client6, wantDstMAC: clientMAC, wantSolicited: true},
 		{name: "unicast NUD probe without source link-layer option answers the Ethernet source", frame: unicast.bytes(t), wantDst: client6, wantDstMAC: clientMAC, wantSolicited: true},
@@ -184,15 +194,26 @@ func TestAnswerNSFollowsRFC4861(t *testing.T) {
 			return b
 		}(), malformed: true},
 		{name: "truncated", frame: multicastNS(vip6).bytes(t)[:60], malformed: true},
+		{name: "NS sent from the owned address claims it", frame: func() []byte { f := multicastNS(client6); f.src = vip6; return f.bytes(t) }(), ignored: true, claim: clientMAC},
+		{name: "unsolicited NA from another MAC claims the address", frame: unsolicitedNA(clientMAC, vip6), ignored: true, claim: clientMAC},
+		{name: "solicited NA from another MAC claims the address", frame: naFrame(t, clientMAC, ourMAC, vip6, client6, true, clientMAC), ignored: true, claim: clientMAC},
+		{name: "NA without target link-layer option claims the Ethernet source", frame: naFrame(t, clientMAC, allNodesMAC, vip6, allNodes, false, nil), ignored: true, claim: clientMAC},
+		{name: "NA naming our MAC from another Ethernet source", frame: naFrame(t, clientMAC, allNodesMAC, vip6, allNodes, false, ourMAC), ignored: true},
+		{name: "NA for another address", frame: unsolicitedNA(clientMAC, client6), ignored: true},
+		{name: "our own NA", frame: unsolicitedNA(ourMAC, vip6), ignored: true},
+		{name: "solicited NA to a multicast group", frame: naFrame(t, clientMAC, allNodesMAC, vip6, allNodes, true, clientMAC), malformed: true},
+		{name: "NA claiming a multicast hardware address", frame: naFrame(t, clientMAC, allNodesMAC, vip6, allNodes, false, net.HardwareAddr{0x03, 0, 0, 0, 0, 1}), malformed: true},
+		{name: "NA with hop limit 64", frame: func() []byte { b := unsolicitedNA(clientMAC, vip6); b[ethHeaderLen+7] = 64; return b }(), malformed: true},
 		{name: "802.1Q-tagged NS (another VLAN)", frame: vlanTagged(multicastNS(vip6).bytes(t), etherType8021Q, 100), ignored: true},
 		{name: "802.1ad-tagged NS", frame: vlanTagged(multicastNS(vip6).bytes(t), etherType8021AD, 100), ignored: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reply, err := answerNS(tt.frame, ourMAC, owned)
+			reply, c, err := answerNDP(tt.frame, ourMAC, owned)
 			if tt.malformed != errors.Is(err, errMalformed) || (err != nil && !tt.malformed) {
 				t.Fatalf("err = %v, want malformed %v", err, tt.malformed)
 			}
+			checkClaim(t, c, vip6, tt.claim)
 			if err != nil && !strings.Contains(err.Error(), tt.why) {
 				t.Fatalf("err = %v, want it to be about %q", err, tt.why)
 			}
@@ -219,6 +240,43 @@ func TestAnswerNSFollowsRFC4861(t *testing.T) {
 				t.Errorf("NA options %+v, want our MAC as target link-layer address", na.Options)
 			}
 		})
+	}
+}
+
+func asReply(arpFrame []byte) []byte {
+	arpFrame[ethHeaderLen+7] = byte(arp.OperationReply)
+	return arpFrame
+}
+
+// naFrame builds a Neighbor Advertisement from srcMAC for target with the
+// target link-layer option lla (none when nil), checksummed by x/net/icmp.
+func naFrame(t testing.TB, srcMAC, dstMAC net.HardwareAddr, target, dst netip.Addr, solicited bool, lla net.HardwareAddr) []byte {
+	na := &ndp.NeighborAdvertisement{Solicited: solicited, Override: true, TargetAddress: target}
+	if lla != nil {
+		na.Options = []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: lla}}
+	}
+	msg, err := ndp.MarshalMessageChecksum(na, target, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := make([]byte, ipv6HeaderLen)
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:6], uint16(len(msg)))
+	ip[6], ip[7] = icmpv6Proto, ndpHopLimit
+	s, d := target.As16(), dst.As16()
+	copy(ip[8:24], s[:])
+	copy(ip[24:40], d[:])
+	return append(append(ethernet(dstMAC, srcMAC, etherTypeIPv6), ip...), msg...)
+}
+
+// checkClaim fails unless c is a claim for addr at mac, or none when mac is nil.
+func checkClaim(t *testing.T, c claim, addr netip.Addr, mac net.HardwareAddr) {
+	t.Helper()
+	switch {
+	case mac == nil && c.found():
+		t.Errorf("claim %s at %s, want none", c.addr, net.HardwareAddr(c.mac[:]))
+	case mac != nil && (c.addr != addr || !bytes.Equal(c.mac[:], mac)):
+		t.Errorf("claim %+v, want %s at %s", c, addr, mac)
 	}
 }
 
@@ -297,7 +355,7 @@ func runFilter(t *testing.T, prog []bpf.Instruction, frame []byte, m filterMeta)
 	return 0
 }
 
-func TestFiltersPassOnlyUntaggedQuestionsReceivedOnTheirInterface(t *testing.T) {
+func TestFiltersPassOnlyUntaggedNeighbourFramesReceivedOnTheirInterface(t *testing.T) {
 	const index = 7
 	arpReply := func() []byte { b := arpRequest(t, clientMAC, client4, vip4); b[ethHeaderLen+7] = 2; return b }()
 	echo := func() []byte { b := multicastNS(vip6).bytes(t); b[ethHeaderLen+ipv6HeaderLen] = 128; return b }()
@@ -316,16 +374,19 @@ func TestFiltersPassOnlyUntaggedQuestionsReceivedOnTheirInterface(t *testing.T) 
 		{"ARP request the kernel gave a VLAN interface", arpFilter(index), arpRequest(t, clientMAC, client4, vip4), filterMeta{pktType: 1, ifindex: index + 1}, false},
 		{"ARP request with a VLAN tag in metadata", arpFilter(index), arpRequest(t, clientMAC, client4, vip4), filterMeta{pktType: 1, ifindex: index, vlan: true}, false},
 		{"ARP request with the tag in the frame", arpFilter(index), vlanTagged(arpRequest(t, clientMAC, client4, vip4), etherType8021Q, 100), broadcast, false},
-		{"ARP reply", arpFilter(index), arpReply, broadcast, false},
+		{"ARP reply (a possible claim)", arpFilter(index), arpReply, broadcast, true},
+		{"RARP request", arpFilter(index), func() []byte { b := arpRequest(t, clientMAC, client4, vip4); b[ethHeaderLen+7] = 3; return b }(), broadcast, false},
 		{"NS on the ARP socket", arpFilter(index), multicastNS(vip6).bytes(t), broadcast, false},
 		{"truncated ARP", arpFilter(index), arpRequest(t, clientMAC, client4, vip4)[:16], broadcast, false},
-		{"NS", nsFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 2, ifindex: index}, true},
-		{"NS the kernel gave a VLAN interface", nsFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 2, ifindex: index + 1}, false},
-		{"NS with a VLAN tag in metadata", nsFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 2, ifindex: index, vlan: true}, false},
-		{"NS with the tag in the frame", nsFilter(index), vlanTagged(multicastNS(vip6).bytes(t), etherType8021Q, 100), filterMeta{pktType: 2, ifindex: index}, false},
-		{"NS for another host (promiscuous)", nsFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 3, ifindex: index}, false},
-		{"ICMPv6 echo request", nsFilter(index), echo, filterMeta{pktType: 2, ifindex: index}, false},
-		{"ARP on the NDP socket", nsFilter(index), arpRequest(t, clientMAC, client4, vip4), broadcast, false},
+		{"NS", ndpFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 2, ifindex: index}, true},
+		{"NS the kernel gave a VLAN interface", ndpFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 2, ifindex: index + 1}, false},
+		{"NS with a VLAN tag in metadata", ndpFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 2, ifindex: index, vlan: true}, false},
+		{"NS with the tag in the frame", ndpFilter(index), vlanTagged(multicastNS(vip6).bytes(t), etherType8021Q, 100), filterMeta{pktType: 2, ifindex: index}, false},
+		{"NS for another host (promiscuous)", ndpFilter(index), multicastNS(vip6).bytes(t), filterMeta{pktType: 3, ifindex: index}, false},
+		{"ICMPv6 echo request", ndpFilter(index), echo, filterMeta{pktType: 2, ifindex: index}, false},
+		{"NA (a possible claim)", ndpFilter(index), unsolicitedNA(clientMAC, vip6), filterMeta{pktType: 2, ifindex: index}, true},
+		{"router advertisement", ndpFilter(index), func() []byte { b := multicastNS(vip6).bytes(t); b[ethHeaderLen+ipv6HeaderLen] = 134; return b }(), filterMeta{pktType: 2, ifindex: index}, false},
+		{"ARP on the NDP socket", ndpFilter(index), arpRequest(t, clientMAC, client4, vip4), broadcast, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -423,22 +484,78 @@ func FuzzAnswer(f *testing.F) {
 	f.Add(dad.bytes(f))
 	f.Add(nsFrame{srcMAC: clientMAC, dstMAC: ourMAC, src: client6, dst: vip6, target: vip6}.bytes(f))
 	f.Add(unsolicitedNA(clientMAC, vip6))
+	f.Add(naFrame(f, clientMAC, ourMAC, vip6, client6, true, clientMAC))
+	f.Add(asReply(arpRequest(f, clientMAC, vip4, vip4)))
 	f.Add([]byte{})
 	f.Add(make([]byte, 100))
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		if reply, err := answerARP(frame, ourMAC, owned); err == nil && reply != nil {
+		reply, c, err := answerARP(frame, ourMAC, owned)
+		if err == nil && reply != nil {
 			var p arp.Packet
 			if err := p.UnmarshalBinary(reply[ethHeaderLen:]); err != nil || p.Operation != arp.OperationReply || p.SenderIP != vip4 {
 				t.Fatalf("bad ARP reply %x: %v", reply, err)
 			}
 		}
-		if reply, err := answerNS(frame, ourMAC, owned); err == nil && reply != nil {
+		checkFuzzClaim(t, c, err)
+		reply, c, err = answerNDP(frame, ourMAC, owned)
+		if err == nil && reply != nil {
 			na, src, _ := parseNA(t, reply)
 			if src != vip6 || na.TargetAddress != vip6 {
 				t.Fatalf("bad NA %x", reply)
 			}
 		}
+		checkFuzzClaim(t, c, err)
 	})
+}
+
+// checkFuzzClaim: a claim is only ever for an owned address at a usable
+// MAC other than ours, and never comes with an error.
+func checkFuzzClaim(t *testing.T, c claim, err error) {
+	if !c.found() {
+		return
+	}
+	if err != nil || !owned.has(c.addr) || !usableUnicastMAC(c.mac[:]) || bytes.Equal(c.mac[:], ourMAC) {
+		t.Fatalf("bad claim %s at %s (err %v)", c.addr, net.HardwareAddr(c.mac[:]), err)
+	}
+}
+
+func TestConflictsAreLoggedOncePerMACBoundedAndForgottenWithTheAddress(t *testing.T) {
+	l := newLink("eth0")
+	l.addrs[vip4] = nil
+	l.publish()
+	at := func(i int) claim { return claim{addr: vip4, mac: [6]byte{0x02, 0, 0, 0, byte(i >> 8), byte(i)}} }
+	for i := range maxClaims {
+		if got := l.rememberClaim(at(i)); got != claimNew {
+			t.Fatalf("claim %d: %d, want new", i, got)
+		}
+	}
+	if got := l.rememberClaim(at(0)); got != claimKnown {
+		t.Errorf("repeated claim: %d, want known", got)
+	}
+	if got := l.rememberClaim(at(maxClaims)); got != claimsNowFull {
+		t.Errorf("claim beyond the bound: %d, want the one full notice", got)
+	}
+	if got := l.rememberClaim(at(maxClaims + 1)); got != claimKnown || len(l.claims) != maxClaims {
+		t.Errorf("second claim beyond the bound: %d with %d remembered, want known and %d", got, len(l.claims), maxClaims)
+	}
+	if got := l.rememberClaim(claim{addr: vip6, mac: [6]byte(clientMAC)}); got != claimKnown {
+		t.Errorf("claim for an address not owned here: %d, want ignored", got)
+	}
+
+	delete(l.addrs, vip4)
+	l.publish()
+	l.forgetClaims([]netip.Addr{vip4})
+	if len(l.claims) != 0 || l.claimsFull {
+		t.Fatalf("after release: %d claims remembered, full %v", len(l.claims), l.claimsFull)
+	}
+	if got := l.rememberClaim(at(0)); got != claimKnown || len(l.claims) != 0 {
+		t.Errorf("claim read before the release, handled after it: %d, %d remembered", got, len(l.claims))
+	}
+	l.addrs[vip4] = nil
+	l.publish()
+	if got := l.rememberClaim(at(0)); got != claimNew {
+		t.Errorf("claim after the address came back: %d, want new", got)
+	}
 }
 
 func TestSetAfterCloseFails(t *testing.T) {

@@ -619,6 +619,41 @@ func TestRefreshReannouncesPeriodically(t *testing.T) {
 	}
 }
 
+// ownerLab is node1 owning two addresses on eth0 (answering both, checked)
+// and a client with a raw socket for hand-made frames.
+type ownerLab struct {
+	node, client *netlab.Host
+	sp           *speaker
+	raw          *packet.Conn
+}
+
+func newOwnerLab(t *testing.T, vip4, vip6 netip.Addr) *ownerLab {
+	t.Helper()
+	lab := newLab(t, "node1", "client")
+	o := &ownerLab{node: lab.Host("node1"), client: lab.Host("client")}
+	o.sp = startSpeaker(t, o.node, "1,1s")
+	o.sp.set(pair(vip4, "eth0"), pair(vip6, "eth0"))
+	wantAnswer(t, o.client, vip4, o.node.Spec.MAC)
+	wantAnswer(t, o.client, vip6, o.node.Spec.MAC)
+	raw, err := o.client.ListenPacket("eth0", netlab.EtherTypeAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = raw.Close() })
+	o.raw = raw
+	return o
+}
+
+// send puts whole frames on the client's wire.
+func (o *ownerLab) send(t *testing.T, frames ...[]byte) {
+	t.Helper()
+	for _, f := range frames {
+		if _, err := o.raw.WriteTo(f, &packet.Addr{HardwareAddr: net.HardwareAddr(f[0:6])}); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+}
+
 // TestVLANTaggedQuestionsAreNotAnsweredOnTheParent: clients on VLAN 100 of
 // the same wire ask for addresses the node answers on its untagged parent
 // interface only. An answer would leave untagged, on the wrong VLAN, so
@@ -630,18 +665,8 @@ func TestRefreshReannouncesPeriodically(t *testing.T) {
 func TestVLANTaggedQuestionsAreNotAnsweredOnTheParent(t *testing.T) {
 	t.Parallel()
 	vip4, vip6 := netip.MustParseAddr("192.0.2.40"), netip.MustParseAddr("2001:db8:100::40")
-	lab := newLab(t, "node1", "client")
-	node, client := lab.Host("node1"), lab.Host("client")
-	sp := startSpeaker(t, node, "1,1s")
-	sp.set(pair(vip4, "eth0"), pair(vip6, "eth0"))
-	wantAnswer(t, client, vip4, node.Spec.MAC)
-	wantAnswer(t, client, vip6, node.Spec.MAC)
-
-	raw, err := client.ListenPacket("eth0", netlab.EtherTypeAll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	o := newOwnerLab(t, vip4, vip6)
+	node, client, sp := o.node, o.client, o.sp
 	cmac := client.MAC()
 	arpQ := func(dst net.HardwareAddr) []byte {
 		b := arpRequest(t, cmac, client.Addr4(), vip4)
@@ -666,11 +691,7 @@ func TestVLANTaggedQuestionsAreNotAnsweredOnTheParent(t *testing.T) {
 		defer sniff.Close()
 		before4 := sp.metric(`herald_layer2_requests_answered_total{family="ipv4"`)
 		before6 := sp.metric(`herald_layer2_requests_answered_total{family="ipv6"`)
-		for _, f := range append(frames, arpQ(broadcastMAC), nsQ(nil)) {
-			if _, err := raw.WriteTo(f, &packet.Addr{HardwareAddr: net.HardwareAddr(f[0:6])}); err != nil {
-				t.Fatalf("%s: send: %v", name, err)
-			}
-		}
+		o.send(t, append(frames, arpQ(broadcastMAC), nsQ(nil))...)
 		var a4, a6 float64
 		if !waitFor(3*time.Second, func() bool {
 			a4 = sp.metric(`herald_layer2_requests_answered_total{family="ipv4"`) - before4
@@ -826,4 +847,99 @@ func countQuestions(sniff *packet.Conn, mac net.HardwareAddr, vip4, vip6 netip.A
 			}
 		}
 	}
+}
+
+// TestAddressConflictsAreCountedLoggedOnceAndNotFought: the client claims
+// the owned addresses for itself (arping's unsolicited ARP, request and
+// reply, and unsolicited NAs), and a forged frame claims the IPv4 one for a
+// third MAC. Every claim is counted, each address and foreign MAC is logged
+// once, the node sends nothing in response and keeps answering; once the
+// address was released and owned again, a claim is logged anew.
+func TestAddressConflictsAreCountedLoggedOnceAndNotFought(t *testing.T) {
+	t.Parallel()
+	vip4, vip6 := netip.MustParseAddr("192.0.2.50"), netip.MustParseAddr("2001:db8:100::50")
+	forged := net.HardwareAddr{0x02, 0, 0, 0, 0x01, 0x99}
+	o := newOwnerLab(t, vip4, vip6)
+	node, client, sp := o.node, o.client, o.sp
+	const (
+		conflicts4 = `herald_layer2_address_conflicts_total{family="ipv4",interface="eth0"`
+		conflicts6 = `herald_layer2_address_conflicts_total{family="ipv6",interface="eth0"`
+	)
+	logLine := func(addr netip.Addr, mac string) string {
+		return fmt.Sprintf(`msg="another host claims an owned address" address=%s interface=eth0 mac=%s`, addr, mac)
+	}
+	// waitConflicts waits until both counters reach want4 and want6 and the
+	// log has as many of each line as wanted, then checks nothing more
+	// came.
+	waitConflicts := func(want4, want6 float64, lines map[string]int) {
+		t.Helper()
+		var n4, n6 float64
+		ok := waitFor(3*time.Second, func() bool {
+			n4, n6 = sp.metric(conflicts4), sp.metric(conflicts6)
+			out := sp.proc.Output()
+			for l, n := range lines {
+				if strings.Count(out, l) < n {
+					return false
+				}
+			}
+			return n4 >= want4 && n6 >= want6
+		})
+		if !ok || n4 != want4 || n6 != want6 {
+			t.Fatalf("conflicts counted: ipv4 %g, ipv6 %g; want %g and %g", n4, n6, want4, want6)
+		}
+		out := sp.proc.Output()
+		for l, n := range lines {
+			if got := strings.Count(out, l); got != n {
+				t.Errorf("log line %q appears %d times, want %d", l, got, n)
+			}
+		}
+	}
+
+	sniff, err := client.ListenPacket("eth0", netlab.EtherTypeAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sniff.Close()
+	announced := sp.metric(`herald_layer2_announcements_sent_total{`)
+	for _, args := range [][]string{
+		{"-U", "-S", vip4.String(), "-c", "2", "-w", "1", "-i", "eth0", vip4.String()},         // gratuitous requests
+		{"-U", "-P", "-S", vip4.String(), "-c", "1", "-w", "0.5", "-i", "eth0", vip4.String()}, // a gratuitous reply
+	} {
+		// (This arping's -U alone keeps the interface's address as sender.)
+		// It waits for replies that never come: its exit status says nothing.
+		_, _ = client.Output("arping", args...)
+	}
+	na := naFrame(t, client.MAC(), allNodesMAC, vip6, allNodes, false, client.MAC())
+	o.send(t, na, na, arpRequest(t, forged, vip4, vip4))
+	lines := map[string]int{
+		logLine(vip4, client.Spec.MAC): 1,
+		logLine(vip4, forged.String()): 1,
+		logLine(vip6, client.Spec.MAC): 1,
+	}
+	waitConflicts(4, 2, lines)
+
+	// The node kept answering and sent nothing back.
+	wantAnswer(t, client, vip4, node.Spec.MAC)
+	wantAnswer(t, client, vip6, node.Spec.MAC)
+	if n := sp.metric(`herald_layer2_announcements_sent_total{`); n != announced {
+		t.Errorf("announcements went %g → %g in answer to the conflicts", announced, n)
+	}
+	_ = sniff.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	buf := make([]byte, maxFrame)
+	for {
+		n, _, err := sniff.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		if isGratuitousARP(buf[:n], node.MAC(), vip4) || isUnsolicitedNA(buf[:n], node.MAC(), vip6) {
+			t.Fatalf("the node announced in answer to a conflict: %x", buf[:n])
+		}
+	}
+
+	// Released and owned again: the same claim is news again.
+	sp.set(pair(vip6, "eth0"))
+	sp.set(pair(vip4, "eth0"), pair(vip6, "eth0"))
+	o.send(t, arpRequest(t, forged, vip4, vip4), na)
+	lines[logLine(vip4, forged.String())] = 2
+	waitConflicts(5, 3, lines)
 }

@@ -20,6 +20,7 @@ type metrics struct {
 	malformed     *prometheus.CounterVec // family
 	sendErrors    *prometheus.CounterVec // family
 	owned         *prometheus.GaugeVec   // family
+	conflicts     *prometheus.CounterVec // family, interface
 }
 
 // newMetrics creates the announcer's collectors and registers them on reg
@@ -47,6 +48,10 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Name: "herald_layer2_owned_addresses",
 			Help: "Addresses this node currently answers for.",
 		}, []string{"family"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_layer2_address_conflicts_total",
+			Help: "Frames from another MAC claiming an address this node answers for (gratuitous ARP, ARP from the address, Neighbor Advertisement for it, solicitation from it).",
+		}, []string{"family", "interface"}),
 	}
 	for _, f := range []family{ipv4, ipv6} {
 		for _, k := range []string{kindTakeover, kindLinkUp, kindRefresh} {
@@ -65,6 +70,7 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 	m.malformed = register(reg, m.malformed, log)
 	m.sendErrors = register(reg, m.sendErrors, log)
 	m.owned = register(reg, m.owned, log)
+	m.conflicts = register(reg, m.conflicts, log)
 	return m
 }
 

@@ -43,7 +43,7 @@ type responder struct {
 func openResponder(fam family, index int, mac net.HardwareAddr) (*responder, error) {
 	proto, filter := etherTypeARP, arpFilter(index)
 	if fam == ipv6 {
-		proto, filter = etherTypeIPv6, nsFilter(index)
+		proto, filter = etherTypeIPv6, ndpFilter(index)
 	}
 	// The filter is attached before bind, so no unfiltered frame is queued.
 	c, err := packet.Listen(&net.Interface{Index: index}, packet.Raw, proto, &packet.Config{Filter: mustAssemble(filter)})
