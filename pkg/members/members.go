@@ -189,7 +189,7 @@ func New(opts Options) (*Members, error) {
 		return nil, fmt.Errorf("members: node %s: %w", opts.NodeName, err)
 	}
 	log.Info("memberlist started", "address", netip.AddrPortFrom(bind, uint16(port)),
-		"encrypted", len(opts.SecretKey) > 0)
+		"encrypted", len(opts.SecretKey) > 0, "instance", fmt.Sprintf("%016x", instance))
 	return m, nil
 }
 
@@ -368,7 +368,12 @@ func (h *hooks) NotifyMsg(b []byte) {
 		m.met.events.WithLabelValues(eventNotice).Inc()
 		m.log.Info("member left", "peer", name, "via", "notice")
 		m.changed()
+		return
 	}
+	// A restarted member's predecessor, a notice after memberlist's own
+	// leave, or a forgery: only the alive process's own notice counts.
+	m.log.Debug("leave notice ignored: not from an alive member's process", "peer", name,
+		"instance", fmt.Sprintf("%016x", instance))
 }
 
 // GetBroadcasts implements memberlist.Delegate; Herald gossips nothing of

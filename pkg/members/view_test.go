@@ -103,8 +103,12 @@ func TestForgedLeaveNoticesDoNotGrowTheView(t *testing.T) {
 		v.leave(n)
 		v.notice(n, 1)
 	}
-	if len(v.departed) > maxDeparted || len(v.gone) > maxDeparted {
-		t.Errorf("departed %d, gone %d entries, want at most %d", len(v.departed), len(v.gone), maxDeparted)
+	// Twice the cap of departures fills both maps exactly to it, no further.
+	if len(v.departed) != maxDeparted || len(v.gone) != maxDeparted {
+		t.Errorf("departed %d, gone %d entries, want %d (the cap)", len(v.departed), len(v.gone), maxDeparted)
+	}
+	if !v.names()["a"] {
+		t.Error("the flood removed live member a")
 	}
 }
 
