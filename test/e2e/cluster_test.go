@@ -5,6 +5,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"net/url"
@@ -36,15 +38,16 @@ var nodeNames = []string{"node1", "node2", "node3"}
 // LAN, the controller and the speakers. Tests run one at a time and clean
 // up their own objects.
 type cluster struct {
-	env      *controlplane.Env
-	lab      *netlab.Lab
-	bins     string
-	apiAddr  string // host:port of the apiserver on loopback
-	mu       sync.Mutex
-	speakers map[string]*netlab.Proc
-	relays   map[string]*netlab.Forwarder // each node namespace's way to the apiserver
-	ctrl     *exec.Cmd
-	ctrlLog  *lockedBuffer
+	env       *controlplane.Env
+	lab       *netlab.Lab
+	bins      string
+	apiAddr   string // host:port of the apiserver on loopback
+	mu        sync.Mutex
+	memberKey []byte // the memberlist Secret's key: the speakers gossip encrypted, as installed
+	speakers  map[string]*netlab.Proc
+	relays    map[string]*netlab.Forwarder // each node namespace's way to the apiserver
+	ctrl      *exec.Cmd
+	ctrlLog   *lockedBuffer
 }
 
 var world *cluster
@@ -103,6 +106,17 @@ func start() (*cluster, error) {
 	if err := c.env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: heraldNS}}); err != nil {
 		return c, err
 	}
+	// What docs/troubleshooting.md tells users to create: 24 random bytes,
+	// base64, used as a 32-byte AES key.
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return c, err
+	}
+	c.memberKey = []byte(base64.StdEncoding.EncodeToString(raw))
+	if err := c.env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "herald-memberlist", Namespace: heraldNS},
+		Data: map[string][]byte{"secretkey": c.memberKey}}); err != nil {
+		return c, err
+	}
 	for _, n := range nodeNames {
 		h := c.lab.Host(n)
 		f, err := h.ForwardLoopback(c.apiAddr, c.apiAddr)
@@ -153,8 +167,7 @@ func (c *cluster) startController() error {
 // DaemonSet would with hostNetwork.
 func (c *cluster) startSpeaker(node string, extra ...string) (*netlab.Proc, error) {
 	args := append([]string{"--kubeconfig", c.env.Kubeconfig, "--node-name", node, "--namespace", heraldNS,
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "debug",
-		"--memberlist-insecure"}, extra...) // the lab creates no memberlist Secret
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-level", "debug"}, extra...)
 	p, err := c.lab.Host(node).Start(filepath.Join(c.bins, "speaker"), args...)
 	if err != nil {
 		return nil, err
