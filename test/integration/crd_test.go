@@ -40,7 +40,11 @@ const heraldNamespace = "herald-system"
 var env *controlplane.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	code := run(m)
+	if speakerBinDir != "" {
+		_ = os.RemoveAll(speakerBinDir)
+	}
+	os.Exit(code)
 }
 
 func run(m *testing.M) int {

@@ -20,17 +20,19 @@ import (
 	"github.com/herald-lb/herald/test/controlplane"
 )
 
+// speakerBinDir holds the speaker binary the tests build; TestMain removes it.
+var speakerBinDir string
+
 // buildSpeaker builds cmd/speaker once per test binary.
 var buildSpeaker = sync.OnceValues(func() (string, error) {
 	root, err := controlplane.RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "herald-speaker-bin-")
-	if err != nil {
+	if speakerBinDir, err = os.MkdirTemp("", "herald-speaker-bin-"); err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "speaker")
+	bin := filepath.Join(speakerBinDir, "speaker")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/speaker")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
