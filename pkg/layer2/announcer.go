@@ -191,6 +191,10 @@ func (a *Announcer) Set(desired map[netip.Addr][]string) error {
 		if l == nil {
 			l = newLink(name)
 			a.links[name] = l
+			// Series from zero, so increase() sees the first conflict.
+			for _, f := range []family{ipv4, ipv6} {
+				a.met.conflicts.WithLabelValues(string(f), name)
+			}
 		}
 		var added []netip.Addr
 		for addr := range addrs {
