@@ -131,6 +131,20 @@ type BGPPeerSpec struct {
 	// +optional
 	EBGPMultiHop bool `json:"ebgpMultiHop,omitempty"`
 
+	// MaxReceivedPrefixes bounds, per address family, the paths the router
+	// may send to the speaker (Herald exports only and rejects every
+	// received path, but holds them first: ≈ 1.1 KiB each). A router that
+	// sends more has its session closed (Cease, maximum number of prefixes)
+	// and held down for 30 s, doubling on each repeat up to 10 min, so a
+	// full table can never exhaust the speaker. Default 5000. Herald
+	// extension; MetalLB has no such field. Better: filter on the router so
+	// it exports nothing to Herald's sessions.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000000
+	MaxReceivedPrefixes *int32 `json:"maxReceivedPrefixes,omitempty"`
+
 	// EnableGracefulRestart turns on BGP graceful restart (RFC 4724), so the
 	// router keeps the speaker's routes while the speaker restarts. Same as
 	// MetalLB's spec.enableGracefulRestart.

@@ -311,6 +311,11 @@ func (in *BGPPeerSpec) DeepCopyInto(out *BGPPeerSpec) {
 		*out = new(corev1.SecretReference)
 		**out = **in
 	}
+	if in.MaxReceivedPrefixes != nil {
+		in, out := &in.MaxReceivedPrefixes, &out.MaxReceivedPrefixes
+		*out = new(int32)
+		**out = **in
+	}
 	if in.NodeSelectors != nil {
 		in, out := &in.NodeSelectors, &out.NodeSelectors
 		*out = make([]v1.LabelSelector, len(*in))

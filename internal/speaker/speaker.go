@@ -582,7 +582,7 @@ func (s *Speaker) applyBGP(ctx context.Context, cfg *config.Config, nodes []anno
 			}
 			bp := bgp.Peer{Name: p.Name, MyASN: p.MyASN, ASN: p.ASN, Address: p.Address, Port: p.Port, Source: p.Source,
 				HoldTime: p.HoldTime, KeepaliveTime: p.KeepaliveTime, ConnectTime: p.ConnectTime,
-				EBGPMultiHop: p.EBGPMultiHop, GracefulRestart: p.GracefulRestart}
+				EBGPMultiHop: p.EBGPMultiHop, GracefulRestart: p.GracefulRestart, MaxReceived: p.MaxReceived}
 			if p.BFD != nil {
 				bp.BFD = &bgp.BFD{ReceiveInterval: p.BFD.ReceiveInterval, TransmitInterval: p.BFD.TransmitInterval,
 					DetectMultiplier: p.BFD.DetectMultiplier, Passive: p.BFD.Passive, MinimumTTL: p.BFD.MinimumTTL}

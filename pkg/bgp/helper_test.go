@@ -29,6 +29,7 @@ import (
 const (
 	helperEnv   = "HERALD_BGP_HELPER" // set: run as helper, value = router ID
 	replyPrefix = "@@"
+	holdDownEnv = "HERALD_BGP_HELPER_HOLD_DOWN" // Options.LimitHoldDown
 )
 
 type helperRequest struct {
@@ -55,7 +56,11 @@ func TestMain(m *testing.M) {
 
 func runHelper(routerID string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s, err := New(Options{Logger: log, RouterID: netip.MustParseAddr(routerID)})
+	opts := Options{Logger: log, RouterID: netip.MustParseAddr(routerID)}
+	if d, err := time.ParseDuration(os.Getenv(holdDownEnv)); err == nil {
+		opts.LimitHoldDown = d
+	}
+	s, err := New(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 2

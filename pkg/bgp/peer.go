@@ -46,6 +46,23 @@ type Peer struct {
 	// family on the interface towards the peer (IPv6 routes over an IPv4
 	// session need an explicit IPv6 next hop and vice versa).
 	NextHopV4, NextHopV6 netip.Addr
+
+	// MaxReceived bounds the paths per address family this peer may send
+	// (0 = DefaultMaxReceived). Herald exports only, but GoBGP keeps what a
+	// peer sends before the import policy rejects it; see ReceiveLimit.
+	MaxReceived uint32
+}
+
+// DefaultMaxReceived is the per-family bound on a peer's paths: ≈ 5.5 MiB
+// of GoBGP's Adj-RIB-In (≈ 1.1 KiB a path, measured), while a full table
+// (≈ 1 M IPv4 paths) would cost over a gigabyte.
+const DefaultMaxReceived = 5000
+
+func (p Peer) maxReceived() uint32 {
+	if p.MaxReceived == 0 {
+		return DefaultMaxReceived
+	}
+	return p.MaxReceived
 }
 
 const (
@@ -166,7 +183,8 @@ func (p *Peer) apiPeer() *api.Peer {
 		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: 255}
 	}
 	for _, f := range families() {
-		as := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f, Enabled: true}}
+		as := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f, Enabled: true},
+			PrefixLimits: &api.PrefixLimit{Family: f, MaxPrefixes: p.maxReceived()}}
 		if p.GracefulRestart {
 			as.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
 		}

@@ -10,16 +10,18 @@
 // Routes learnt from peers are rejected on import, so they are neither
 // installed (Herald never programs the kernel from BGP) nor re-advertised.
 //
-// Received paths are not bounded yet: GoBGP v4.8 stores every received
-// path in the peer's Adj-RIB-In before import policy runs (peer.handleUpdate
-// calls adjRibIn.Update unconditionally), and its only per-neighbour bound,
-// the prefix limit, sets the peer administratively down when exceeded —
-// which would withdraw this node's own announcements. Not negotiating a
-// family would stop sending it too. A router that sends a full table costs
-// memory here; filter on the router (export nothing to Herald's sessions).
+// Received paths are bounded per peer and family (Peer.MaxReceived). GoBGP
+// v4.8 stores every received path in the peer's Adj-RIB-In before import
+// policy runs (≈ 1.1 KiB a path), has no receive-nothing option, and its
+// only bound, the prefix limit, closes the session with a Cease. So a peer
+// that sends more than the limit loses its session — this node's routes to
+// that router with it — and is held down, retried after 30 s, doubling up to
+// 10 min; every other peer, and layer 2, are untouched, and memory stays at
+// the limit's worth. Not negotiating a family would stop sending it too.
 package bgp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +55,10 @@ type Options struct {
 	ListenAddresses []netip.Addr
 	// Registerer receives the herald_bgp_* metrics; nil = no metrics.
 	Registerer prometheus.Registerer
+	// LimitHoldDown is how long a peer that sent more than its receive
+	// limit stays down the first time (doubling on each repeat, at most
+	// 20×); 0 = 30 s.
+	LimitHoldDown time.Duration
 }
 
 // Speaker is an embedded BGP speaker. Its methods are safe for concurrent use.
@@ -88,6 +94,12 @@ type peerState struct {
 	groups     map[string]*group       // by attrKey
 	in         map[netip.Prefix]*group // the prefixes the policy accepts
 	up         bool                    // the session is (or last was) Established
+	// limited: the peer sent more than its receive limit and is held down
+	// until retry fires; limitHits counts how often (carried over when the
+	// neighbour is re-created, so the hold-down keeps growing).
+	limited   bool
+	limitHits int
+	retry     *time.Timer
 }
 
 // New makes a speaker with no peers and no routes; its embedded GoBGP server
@@ -118,6 +130,7 @@ func New(opts Options) (*Speaker, error) {
 	s.opts.ListenPort = port
 	s.opts.ListenAddresses = opts.ListenAddresses
 	s.opts.RouterID = opts.RouterID
+	s.opts.LimitHoldDown = cmp.Or(opts.LimitHoldDown, 30*time.Second)
 	if opts.Registerer != nil {
 		s.metrics = &collector{s: s}
 		if err := opts.Registerer.Register(s.metrics); err != nil {
@@ -376,6 +389,9 @@ func (s *Speaker) md5Applied(ctx context.Context, p Peer) error {
 }
 
 func (s *Speaker) removePeer(ctx context.Context, ps *peerState) error {
+	if ps.retry != nil {
+		ps.retry.Stop()
+	}
 	addr := ps.cfg.Address.String()
 	if ps.cfg.Password != "" {
 		// GoBGP's DeletePeer leaves the MD5 key for this address on the
@@ -476,10 +492,23 @@ func (s *Speaker) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Ti
 			name, peer = ps.cfg.Name, ps
 		}
 	}
+	var holdDown time.Duration
+	var limit uint32
+	var hits int
 	if peer != nil && !s.closed {
 		switch {
 		case st.SessionState == bgp.BGP_FSM_ESTABLISHED:
-			peer.up = true
+			peer.up, peer.limited = true, false
+		case st.AdminState == api.PeerState_ADMIN_STATE_PFX_CT && peer.up:
+			// GoBGP sent a Cease (maximum prefixes) and holds the
+			// neighbour administratively down; its paths are dropped.
+			// (peer.up: events of a deleted neighbour at the same address
+			// can arrive after its re-created successor's.)
+			peer.up, peer.limited = false, true
+			peer.limitHits++
+			holdDown = receiveLimitHoldDown(s.opts.LimitHoldDown, peer.limitHits)
+			limit, hits = peer.cfg.maxReceived(), peer.limitHits
+			peer.retry = time.AfterFunc(holdDown, func() { s.recreate(peer, true) })
 		case st.SessionState == bgp.BGP_FSM_IDLE && peer.up:
 			peer.up = false
 			recreate = droppedByPeer(st.DisconnectReason)
@@ -490,10 +519,26 @@ func (s *Speaker) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Ti
 	if st.SessionState != bgp.BGP_FSM_ESTABLISHED && st.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
 		attrs = append(attrs, "reason", strings.TrimPrefix(st.DisconnectReason.String(), "DISCONNECT_REASON_"))
 	}
+	if holdDown > 0 {
+		s.log.Error("BGP peer sent more paths than the receive limit; session closed and held down (filter what the router sends to this node: Herald uses none of it)",
+			"peer", name, "address", ev.Peer.Conf.NeighborAddress, "limitPerFamily", limit, "retryIn", holdDown.String(), "times", hits)
+	}
 	s.log.Info("BGP session state changed", attrs...)
 	if recreate {
-		go s.recreate(peer)
+		go s.recreate(peer, false)
 	}
+}
+
+// receiveLimitHoldDown is how long a peer that exceeded its receive limit
+// for the n-th time stays down: first, doubling each time, at most 20 ×
+// first (30 s … 10 min by default). Each retry costs at most the limit's
+// worth of paths again.
+func receiveLimitHoldDown(first time.Duration, n int) time.Duration {
+	d := first
+	for i := 1; i < n && d < 20*first; i++ {
+		d *= 2
+	}
+	return min(d, 20*first)
 }
 
 // droppedByPeer reports whether a session ended because of the router or
@@ -514,10 +559,10 @@ func droppedByPeer(r api.PeerState_DisconnectReason) bool {
 // this side sends) and closes every connection the router opens meanwhile,
 // so a restarted router would wait that long for this node's routes. A new
 // neighbour starts in Active at once and accepts the router's connection.
-func (s *Speaker) recreate(ps *peerState) {
+func (s *Speaker) recreate(ps *peerState, afterLimit bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.srv == nil || s.peers[ps.cfg.Name] != ps || ps.up {
+	if s.closed || s.srv == nil || s.peers[ps.cfg.Name] != ps || ps.up || ps.limited != afterLimit {
 		return
 	}
 	ctx := context.Background()
@@ -528,6 +573,11 @@ func (s *Speaker) recreate(ps *peerState) {
 	}
 	if _, err := s.addPeer(ctx, cfg); err != nil {
 		s.log.Error("BGP peer re-create after session drop", "peer", cfg.Name, "error", err.Error())
+		return
+	}
+	if afterLimit {
+		s.peers[cfg.Name].limitHits = ps.limitHits
+		s.log.Info("BGP peer re-enabled after its receive-limit hold-down", "peer", cfg.Name)
 		return
 	}
 	s.log.Info("BGP peer re-created after the router dropped the session", "peer", cfg.Name)
@@ -586,6 +636,14 @@ type Session struct {
 	BFD string
 	// PrefixesV4/V6 count the routes currently advertised on the session.
 	PrefixesV4, PrefixesV6 int
+	// Received counts the paths the peer sent that GoBGP holds (all
+	// families, before the import policy rejects them).
+	Received int
+	// HeldDown: the peer sent more than its receive limit (Peer.MaxReceived)
+	// and the session stays closed until a retry; LimitExceeded counts how
+	// often that happened since the peer was configured.
+	HeldDown      bool
+	LimitExceeded int
 	// UpdatesSent counts UPDATE messages sent since the session came up.
 	UpdatesSent uint64
 	// Warnings are the peer's settings that have no effect (see Warning).
@@ -599,8 +657,10 @@ func (x Session) Established() bool { return x.State == "Established" }
 func (s *Speaker) Sessions() []Session {
 	s.mu.Lock()
 	byAddr := make(map[netip.Addr]*peerState, len(s.peers))
+	held, hits := map[*peerState]bool{}, map[*peerState]int{}
 	for _, ps := range s.peers {
 		byAddr[ps.cfg.Address] = ps
+		held[ps], hits[ps] = ps.limited, ps.limitHits
 	}
 	closed := s.closed
 	srv := s.srv
@@ -619,12 +679,14 @@ func (s *Speaker) Sessions() []Session {
 			return
 		}
 		x := Session{Name: ps.cfg.Name, Address: ps.cfg.Address, State: stateName(p.GetState().GetSessionState()),
-			Warnings: slices.Clone(ps.warnings), UpdatesSent: p.GetState().GetMessages().GetSent().GetUpdate()}
+			Warnings: slices.Clone(ps.warnings), UpdatesSent: p.GetState().GetMessages().GetSent().GetUpdate(),
+			HeldDown: held[ps], LimitExceeded: hits[ps]}
 		if ps.cfg.BFD != nil {
 			x.BFD = bfdName(p.GetState().GetBfdState().GetSessionState())
 		}
 		for _, af := range p.GetAfiSafis() {
 			st := af.GetState()
+			x.Received += int(st.GetReceived())
 			switch st.GetFamily().GetAfi() {
 			case api.Family_AFI_IP:
 				x.PrefixesV4 = int(st.GetAdvertised())

@@ -195,8 +195,11 @@ type Peer struct {
 	Password        string
 	EBGPMultiHop    bool
 	GracefulRestart bool
-	BFD             *BFDProfile
-	NodeSelectors   []labels.Selector
+	// MaxReceived bounds the paths per family the router may send; 0 =
+	// the speaker's default.
+	MaxReceived   uint32
+	BFD           *BFDProfile
+	NodeSelectors []labels.Selector
 }
 
 // EBGP says whether the session crosses autonomous systems.

@@ -116,6 +116,9 @@ func (b *builder) peers(objs []v1beta1.BGPPeer, bfd map[string]*BFDProfile, secr
 			HoldTime: DefaultHoldTime, PasswordSecret: o.Spec.PasswordSecret,
 			EBGPMultiHop: o.Spec.EBGPMultiHop, GracefulRestart: o.Spec.EnableGracefulRestart,
 		}
+		if m := o.Spec.MaxReceivedPrefixes; m != nil && *m > 0 {
+			p.MaxReceived = uint32(*m)
+		}
 		p.NodeSelectors, _ = b.selectors(KindBGPPeer, o.Name, "spec.nodeSelectors", o.Spec.NodeSelectors)
 		if p.Port == 0 {
 			p.Port = DefaultPort

@@ -443,3 +443,17 @@ func perm[T any](rng *rand.Rand, xs []T) []T {
 	}
 	return out
 }
+
+func TestAPeerCarriesItsReceiveLimit(t *testing.T) {
+	limited := peer("limited", 1, 2, "192.0.2.1")
+	n := int32(200)
+	limited.Spec.MaxReceivedPrefixes = &n
+	cfg, _ := mustBuild(t, Objects{BGPPeers: []v1beta1.BGPPeer{limited, peer("default", 1, 2, "192.0.2.2")}})
+	got := map[string]uint32{}
+	for _, p := range cfg.Peers {
+		got[p.Name] = p.MaxReceived
+	}
+	if got["limited"] != 200 || got["default"] != 0 {
+		t.Errorf("receive limits %v, want limited=200 and default=0 (the speaker's default)", got)
+	}
+}

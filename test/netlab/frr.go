@@ -31,6 +31,10 @@ type FRRConfig struct {
 	// BFD is the profile ("herald") neighbours with BFD use; zero fields
 	// take FRR's defaults (300 ms, ×3).
 	BFD FRRBFDProfile
+	// Originate are prefixes bgpd announces to every neighbour on its
+	// own (network statements, no matching kernel route needed): a table
+	// to send, e.g. a full-table flood.
+	Originate []netip.Prefix
 }
 
 // FRRNeighbor is one BGP neighbour. Both unicast families are activated on
@@ -77,6 +81,7 @@ router bgp {{.ASN}}
  no bgp ebgp-requires-policy
  no bgp default ipv4-unicast
  bgp bestpath as-path multipath-relax
+ no bgp network import-check
 {{- range .Neighbors}}
  neighbor {{.Address}} remote-as {{.ASN}}
  neighbor {{.Address}} timers {{secs .KeepaliveTime 3}} {{secs .HoldTime 9}}
@@ -96,6 +101,9 @@ router bgp {{.ASN}}
  address-family {{$af}} unicast
   maximum-paths {{$.MaximumPaths}}
   maximum-paths ibgp {{$.MaximumPaths}}
+{{- range index $.Originate $af}}
+  network {{.}}
+{{- end}}
 {{- range $.Neighbors}}
   neighbor {{.Address}} activate
 {{- end}}
@@ -185,11 +193,19 @@ func (h *Host) StartFRR(cfg FRRConfig) (f *FRR, err error) {
 	}
 	data := struct {
 		FRRConfig
-		Hostname string
-		Dir      string
-		AnyBFD   bool
-		Families []string
-	}{cfg, h.Spec.Name, dir, anyBFD, []string{"ipv4", "ipv6"}}
+		Hostname  string
+		Dir       string
+		AnyBFD    bool
+		Families  []string
+		Originate map[string][]netip.Prefix
+	}{cfg, h.Spec.Name, dir, anyBFD, []string{"ipv4", "ipv6"}, map[string][]netip.Prefix{}}
+	for _, p := range cfg.Originate {
+		af := "ipv6"
+		if p.Addr().Is4() {
+			af = "ipv4"
+		}
+		data.Originate[af] = append(data.Originate[af], p)
+	}
 	for name, text := range map[string]string{"zebra.conf": frrZebra, "bgpd.conf": frrBGPD, "bfdd.conf": frrBFDD} {
 		var b bytes.Buffer
 		if err := template.Must(template.New(name).Funcs(frrFuncs).Parse(text)).Execute(&b, data); err != nil {
@@ -402,6 +418,8 @@ type FRRNeighborState struct {
 	ConnectionsDropped     int
 	BFDStatus              string // "Up", "Down", "" without BFD
 	LastResetReason        string
+	// SentPrefixes sums bgpd's sentPrefixCounter over the address families.
+	SentPrefixes int
 }
 
 // Neighbors returns bgpd's neighbours by address.
@@ -415,6 +433,9 @@ func (f *FRR) Neighbors() (map[netip.Addr]FRRNeighborState, error) {
 		PeerBFDInfo            *struct {
 			Status string `json:"status"`
 		} `json:"peerBfdInfo"`
+		AddressFamilyInfo map[string]struct {
+			SentPrefixCounter int `json:"sentPrefixCounter"`
+		} `json:"addressFamilyInfo"`
 	}
 	if err := f.BGPJSON("show bgp neighbors json", &raw); err != nil {
 		return nil, err
@@ -429,6 +450,9 @@ func (f *FRR) Neighbors() (map[netip.Addr]FRRNeighborState, error) {
 			ConnectionsDropped: v.ConnectionsDropped, LastResetReason: v.LastResetDueTo}
 		if v.PeerBFDInfo != nil {
 			st.BFDStatus = v.PeerBFDInfo.Status
+		}
+		for _, af := range v.AddressFamilyInfo {
+			st.SentPrefixes += af.SentPrefixCounter
 		}
 		out[a] = st
 	}
