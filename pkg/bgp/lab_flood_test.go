@@ -3,9 +3,6 @@ package bgp
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,24 +25,13 @@ func floodPrefixes(n int) []netip.Prefix {
 	return out
 }
 
-// procKiB reads a "VmRSS"/"VmHWM"-style field (kB) of /proc/PID/status.
 func procKiB(t testing.TB, pid int, field string) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := netlab.ProcStatusKiB(pid, field)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("/proc/%d/status has no %s", pid, field)
-	return 0
+	return n
 }
 
 // TestLabRouterFullTableLeavesTheSpeakerBounded: FRR announces over

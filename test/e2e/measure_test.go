@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1beta1 "github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/test/netlab"
 )
 
 // TestMeasureBackfillAnsweredByNDP measures, for a PreferDualStack Service
@@ -162,15 +162,10 @@ func TestMeasureSpeakerMemoryWith5000Services(t *testing.T) {
 }
 
 func rssKiB(t *testing.T, pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	t.Helper()
+	n, err := netlab.ProcStatusKiB(pid, "VmRSS")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			v, _ := strconv.Atoi(strings.Fields(rest)[0])
-			return v
-		}
-	}
-	return 0
+	return n
 }
