@@ -65,11 +65,12 @@ func TestControllerBinaryCreatesTheMissingMemberlistSecret(t *testing.T) {
 		if _, key := s.memberlistKey("gossip"); len(key) != 32 {
 			return fmt.Errorf("key is %d bytes", len(key))
 		}
+		// The Secret is visible before the line is written: wait for both.
+		if !strings.Contains(p.log.String(), controller.LogMemberlistSecretCreated) {
+			return fmt.Errorf("the controller did not log %q", controller.LogMemberlistSecretCreated)
+		}
 		return nil
-	}, "memberlist secret created")
-	if !strings.Contains(p.log.String(), controller.LogMemberlistSecretCreated) {
-		t.Errorf("the controller did not log %q", controller.LogMemberlistSecretCreated)
-	}
+	}, "memberlist secret created and logged")
 }
 
 // An existing memberlist Secret is never replaced or changed, whatever it
